@@ -1,0 +1,52 @@
+# mochi-grpc: `make run` starts the service, `make test` runs every check.
+# Both install what they need into .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+INSTALLED := $(VENV)/.installed
+GEN_DIR := mochi_grpc/_gen
+GENERATED := $(GEN_DIR)/.generated
+PROTOS := $(wildcard proto/mochi/v1/*.proto)
+
+.PHONY: install gen run test lint typecheck clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+gen: $(GENERATED)
+
+# grpcio-tools writes absolute imports (`from mochi.v1 import ...`); they are
+# rewritten to the package the code lives in, so nothing touches sys.path.
+$(GENERATED): $(INSTALLED) $(PROTOS)
+	rm -rf $(GEN_DIR)
+	mkdir -p $(GEN_DIR)
+	$(PY) -m grpc_tools.protoc -Iproto \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
+		--mypy_out=$(GEN_DIR) --mypy_grpc_out=$(GEN_DIR) $(PROTOS)
+	sed -i -E 's/^from mochi\.v1 import/from mochi_grpc._gen.mochi.v1 import/; s/(^|[^._[:alnum:]])mochi\.v1\.([a-z_]+_pb2)/\1mochi_grpc._gen.mochi.v1.\2/g' \
+		$(GEN_DIR)/mochi/v1/*.py $(GEN_DIR)/mochi/v1/*.pyi
+	touch $(GEN_DIR)/__init__.py $(GEN_DIR)/mochi/__init__.py $(GEN_DIR)/mochi/v1/__init__.py $(GEN_DIR)/py.typed
+	touch $@
+
+run: $(GENERATED)
+	$(BIN)/mochi-grpc
+
+lint: $(GENERATED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) $(GEN_DIR)
