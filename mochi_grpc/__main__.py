@@ -1,0 +1,3 @@
+from mochi_grpc.server import main
+
+main()

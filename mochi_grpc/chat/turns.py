@@ -1,0 +1,195 @@
+"""A conversation turn: the user's message in, the model's reply streamed out.
+
+The reply is stored once, when the turn ends, in one transaction with the user
+message. A turn cut short (the caller cancels, its deadline passes, the model
+backend fails, the server shuts down) stores what the model had produced so
+far, marked with the reason, and closes the model request at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from mochi_grpc.chat.events import (
+    ContentDelta,
+    MessageComplete,
+    ThinkingDelta,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+    WindowUsage,
+)
+from mochi_grpc.chat.history import to_model_messages
+from mochi_grpc.chat.locks import SessionLocks
+from mochi_grpc.chat.reply import ReplyBuilder
+from mochi_grpc.entities import Message, Role, Session, utc_now
+from mochi_grpc.errors import EmptyHistory, MochiError, Overloaded
+from mochi_grpc.llm import ChatRequest, LLMBackend
+from mochi_grpc.store import SessionStore
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN = "shutdown"
+CANCELLED = "cancelled"
+BACKEND_FAILED = "ollama_error"
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The outcome of a whole (non-streamed) turn."""
+
+    message: Message
+    context_window: WindowUsage
+
+
+@dataclass
+class _Plan:
+    """What a turn will store: the first `keep` messages stay, then `new`."""
+
+    session: Session
+    keep: int
+    new: list[Message]
+    context: list[Message]
+
+
+class ChatEngine:
+    def __init__(
+        self,
+        store: SessionStore,
+        llm: LLMBackend,
+        locks: SessionLocks,
+        *,
+        max_concurrent_turns: int = 256,
+    ) -> None:
+        self._store = store
+        self._llm = llm
+        self._locks = locks
+        self._max_turns = max_concurrent_turns
+        self._active_turns = 0
+        self._saves: set[asyncio.Task[None]] = set()
+        self.shutting_down = False
+
+    @property
+    def active_turns(self) -> int:
+        return self._active_turns
+
+    async def stream_turn(
+        self,
+        session_id: str,
+        message: str | None,
+        think: bool = False,
+        *,
+        interruption_reason: Callable[[], str] = lambda: CANCELLED,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Runs one turn. Errors found before the model is asked (unknown
+        session, nothing to answer, session busy) are raised; later failures
+        end the stream with TurnFailed."""
+        if self._active_turns >= self._max_turns:
+            raise Overloaded("Too many turns are running; try again shortly")
+        with self._locks.hold(session_id):
+            self._active_turns += 1
+            try:
+                plan = await self._plan(session_id, message)
+                async for event in self._run(plan, think, interruption_reason):
+                    yield event
+            finally:
+                self._active_turns -= 1
+
+    async def run_turn(
+        self, session_id: str, message: str | None, think: bool = False
+    ) -> TurnResult:
+        """Runs one turn to its end; raises the error of a failed turn."""
+        async with aclosing(self.stream_turn(session_id, message, think)) as events:
+            async for event in events:
+                if isinstance(event, TurnFailed):
+                    raise event.error
+                if isinstance(event, MessageComplete):
+                    return TurnResult(event.message, event.context_window)
+        raise RuntimeError("turn ended without a reply")  # pragma: no cover
+
+    async def _plan(self, session_id: str, message: str | None) -> _Plan:
+        session = await self._store.get_session(session_id)
+        history = (await self._store.list_messages(session_id)).messages
+        keep = len(history)
+        new: list[Message] = []
+        if message is not None:
+            new.append(Message(Role.USER, message))
+        elif history and history[-1].role is Role.ASSISTANT:
+            keep -= 1  # answering again replaces the last reply
+        context = history[:keep] + new
+        if not context:
+            raise EmptyHistory(
+                "There is nothing to answer: send a message first",
+                details={"session_id": session_id},
+            )
+        return _Plan(session, keep, new, context)
+
+    async def _run(
+        self, plan: _Plan, think: bool, interruption_reason: Callable[[], str]
+    ) -> AsyncGenerator[TurnEvent, None]:
+        session = plan.session
+        request = ChatRequest(
+            model=session.model,
+            messages=to_model_messages(plan.context),
+            think=think,
+            options={"num_ctx": session.context_window.current_window},
+        )
+        reply = ReplyBuilder(model=session.model)
+        settled = False
+        try:
+            try:
+                async with aclosing(self._llm.chat_stream(request)) as chunks:
+                    async for chunk in chunks:
+                        reply.add(chunk)
+                        if chunk.thinking:
+                            yield ThinkingDelta(chunk.thinking)
+                        if chunk.content:
+                            yield ContentDelta(chunk.content)
+            except MochiError as exc:
+                settled = True
+                log.warning("turn on session %s failed: %s", session.session_id, exc.message)
+                if reply.has_output:
+                    await self._save(plan, reply.message(BACKEND_FAILED))
+                yield TurnFailed(exc)
+                return
+            settled = True
+            stored = reply.message()
+            await self._save(plan, stored)
+            usage = WindowUsage(
+                current_window=session.context_window.current_window,
+                usage_tokens=reply.usage_tokens,
+                reason=session.context_window.last_adjustment,
+            )
+            yield MessageComplete(stored, usage)
+            yield TurnDone(session.session_id)
+        finally:
+            if not settled:
+                # Cancelled or closed early: keep the user message and whatever
+                # the model had produced.
+                reason = SHUTDOWN if self.shutting_down else interruption_reason()
+                await self._save(plan, reply.message(reason) if reply.has_output else None)
+
+    async def _save(self, plan: _Plan, reply: Message | None) -> None:
+        """Stores the turn, shielded so that a second cancellation cannot cut
+        the write short; shutdown waits for it through drain()."""
+        new = [*plan.new, reply] if reply is not None else list(plan.new)
+        if not new:
+            return
+        plan.session.updated_at = utc_now()
+        await self._shielded(self._store.replace_tail(plan.session, plan.keep, new))
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
+        await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Waits for every pending write (used at shutdown)."""
+        if self._saves:
+            await asyncio.gather(*self._saves, return_exceptions=True)

@@ -1,0 +1,77 @@
+"""Typed settings: MOCHI_* environment variables, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VERSION = "0.1.0"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Everything the server and the bridge can be told at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="MOCHI_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535)
+    grpc_target: str | None = None
+    ollama_host: str = "http://localhost:11434"
+    data_dir: Path = Path(".")
+    database_file: Path = Path("mochi.db")
+    system_prompts_dir: Path = Path("system_prompts")
+    tools_dir: Path = Path("tools")
+    log_level: LogLevel = "INFO"
+    max_concurrent_turns: int = Field(default=256, ge=1)
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / self.database_file
+
+    @property
+    def resolved_system_prompts_dir(self) -> Path:
+        return self.data_dir / self.system_prompts_dir
+
+    @property
+    def resolved_tools_dir(self) -> Path:
+        return self.data_dir / self.tools_dir
+
+    @property
+    def grpc_address(self) -> str:
+        """Where the gRPC server listens (host:port)."""
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def resolved_grpc_target(self) -> str:
+        """Where clients such as the bridge reach the gRPC server."""
+        return self.grpc_target or f"{self.host}:{self.grpc_port}"
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+    """Builds settings from the environment, with the given flags winning."""
+    parser = argparse.ArgumentParser(
+        prog="mochi-grpc", description="Chat sessions with local LLMs over gRPC"
+    )
+    parser.add_argument("--version", action="version", version=f"mochi-grpc {VERSION}")
+    parser.add_argument("--host", help="address to listen on (MOCHI_HOST)")
+    parser.add_argument("--grpc-port", type=int, help="gRPC port (MOCHI_GRPC_PORT)")
+    parser.add_argument("--ollama-host", help="Ollama base URL (MOCHI_OLLAMA_HOST)")
+    parser.add_argument("--data-dir", type=Path, help="where data is kept (MOCHI_DATA_DIR)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="log level (MOCHI_LOG_LEVEL)",
+    )
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    return Settings(**overrides)

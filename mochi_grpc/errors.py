@@ -1,0 +1,111 @@
+"""The errors the service reports, each with its machine-readable code.
+
+Transport layers map these classes to gRPC status codes (and the bridge maps
+those to HTTP); nothing else needs to know the wire form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class MochiError(Exception):
+    """Base of every error a client is meant to see."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+        self.field = field
+
+
+class NotFound(MochiError):
+    """Something named by the request does not exist."""
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session {session_id} not found", details={"session_id": session_id})
+
+
+class ModelNotFound(NotFound):
+    code = "MODEL_NOT_FOUND"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"Model '{model}' not found", details={"model": model}, field="model")
+
+
+class PromptNotFound(NotFound):
+    code = "PROMPT_NOT_FOUND"
+
+
+class NoSystemPrompt(NotFound):
+    code = "NO_SYSTEM_PROMPT"
+
+
+class ConfirmationNotFound(NotFound):
+    code = "CONFIRMATION_NOT_FOUND"
+
+
+class ToolNotFound(NotFound):
+    code = "TOOL_NOT_FOUND"
+
+
+class InvalidRequest(MochiError):
+    """The request itself is wrong; sending it again will not help."""
+
+    code = "VALIDATION_ERROR"
+
+
+class InvalidMessageIndex(InvalidRequest):
+    code = "INVALID_MESSAGE_INDEX"
+
+
+class EmptyHistory(InvalidRequest):
+    code = "EMPTY_HISTORY"
+
+
+class ConfirmationRequiresStreaming(InvalidRequest):
+    code = "CONFIRMATION_REQUIRES_STREAMING"
+
+
+class Conflict(MochiError):
+    """The request clashes with the current state."""
+
+
+class SessionBusy(Conflict):
+    code = "SESSION_BUSY"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"Session {session_id} is answering another turn; try again when it is done",
+            details={"session_id": session_id},
+        )
+
+
+class PromptExists(Conflict):
+    code = "PROMPT_EXISTS"
+
+
+class BackendError(MochiError):
+    """The model backend failed."""
+
+
+class OllamaUnreachable(BackendError):
+    code = "OLLAMA_UNREACHABLE"
+
+
+class OllamaError(BackendError):
+    code = "OLLAMA_ERROR"
+
+
+class Overloaded(MochiError):
+    """The server is at its limit of concurrent turns."""
+
+    code = "SERVICE_UNAVAILABLE"

@@ -1,0 +1,141 @@
+"""The server process: wiring, health, reflection, signals, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from mochi_grpc._gen.mochi.v1 import (
+    chat_service_pb2,
+    chat_service_pb2_grpc,
+    model_service_pb2,
+    model_service_pb2_grpc,
+    server_service_pb2,
+    server_service_pb2_grpc,
+    session_service_pb2,
+    session_service_pb2_grpc,
+)
+from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager
+from mochi_grpc.config import VERSION, Settings, parse_settings
+from mochi_grpc.llm import LLMBackend, OllamaBackend
+from mochi_grpc.services.chat import ChatService
+from mochi_grpc.services.models import ModelService
+from mochi_grpc.services.server_info import ServerService
+from mochi_grpc.services.sessions import SessionService
+from mochi_grpc.store import SqliteStore
+
+log = logging.getLogger("mochi_grpc")
+
+SERVICE_NAMES = [
+    session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+    chat_service_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
+    model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+    server_service_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
+]
+
+# Long prompt processing sends nothing for minutes: allow clients to ping
+# every 10 s without being cut off (too_many_pings), and ping them ourselves.
+SERVER_OPTIONS: Sequence[tuple[str, int]] = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    engine: ChatEngine
+    store: SqliteStore
+    llm: LLMBackend
+    health: HealthServicer
+
+    async def stop(self, grace: float | None) -> None:
+        """Refuses new calls, lets running turns finish for `grace` seconds,
+        then cuts them off; their partial replies are stored before return."""
+        self.engine.shutting_down = True
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.engine.drain()
+        await self.store.close()
+        await self.llm.close()
+
+
+async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningServer:
+    """Starts the gRPC server inside the running event loop."""
+    store = SqliteStore(settings.database_path)
+    await store.open()
+    backend = llm or OllamaBackend(settings.ollama_host)
+    locks = SessionLocks()
+    engine = ChatEngine(store, backend, locks, max_concurrent_turns=settings.max_concurrent_turns)
+    sessions = SessionManager(store, backend, locks)
+
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    # The system prompt and tool confirmation RPCs answer UNIMPLEMENTED until
+    # their features are served.
+    session_service = SessionService(sessions)  # type: ignore[abstract]
+    chat_service = ChatService(engine)  # type: ignore[abstract]
+    session_service_pb2_grpc.add_SessionServiceServicer_to_server(session_service, server)
+    chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat_service, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(backend), server)
+    server_service_pb2_grpc.add_ServerServiceServicer_to_server(ServerService(backend), server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(settings.grpc_address)
+    await server.start()
+    for name in ["", *SERVICE_NAMES]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, engine, store, backend, health)
+
+
+async def serve(settings: Settings) -> None:
+    running = await start(settings)
+    connected = await running.llm.is_connected()
+    log.info(
+        "mochi-grpc %s listening on %s:%d (gRPC); Ollama at %s %s; data in %s",
+        VERSION,
+        settings.host,
+        running.port,
+        settings.ollama_host,
+        "answers" if connected else "does not answer yet",
+        settings.database_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down (running turns get %.1f s to finish)", settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""gRPC servicers: translate mochi.v1 messages to and from the domain."""

@@ -1,0 +1,91 @@
+"""mochi.v1.ChatService: turns as unary calls and as event streams."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+import grpc
+
+from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
+from mochi_grpc._gen.mochi.v1 import chat_service_pb2_grpc as pb_grpc
+from mochi_grpc.chat import (
+    ChatEngine,
+    ContentDelta,
+    MessageComplete,
+    ThinkingDelta,
+    TurnDone,
+    TurnEvent,
+    TurnFailed,
+)
+from mochi_grpc.services import convert
+from mochi_grpc.services.errors import grpc_errors
+
+Context = grpc.aio.ServicerContext
+
+
+def chat_event(event: TurnEvent) -> pb.ChatEvent:
+    match event:
+        case ContentDelta(content=content, role=role):
+            return pb.ChatEvent(content_delta=pb.ContentDelta(content=content, role=role))
+        case ThinkingDelta(content=content):
+            return pb.ChatEvent(thinking_delta=pb.ThinkingDelta(content=content))
+        case MessageComplete(message=message, context_window=usage):
+            return pb.ChatEvent(
+                message_complete=pb.MessageComplete(
+                    message_id=message.message_id,
+                    model=message.model or "",
+                    eval_count=message.eval_count,
+                    prompt_eval_count=message.prompt_eval_count,
+                    context_window=convert.window_usage(usage),
+                )
+            )
+        case TurnFailed(error=error):
+            return pb.ChatEvent(
+                error=pb.StreamError(
+                    code=error.code, message=error.message, details=convert.struct(error.details)
+                )
+            )
+        case TurnDone(session_id=session_id):
+            return pb.ChatEvent(done=pb.Done(session_id=session_id))
+    raise TypeError(f"unknown turn event {event!r}")  # pragma: no cover
+
+
+def _interruption_reason(context: Context[object, object]) -> str:
+    remaining = context.time_remaining()
+    return "deadline_exceeded" if remaining is not None and remaining <= 0 else "cancelled"
+
+
+class ChatService(pb_grpc.ChatServiceServicer):
+    def __init__(self, engine: ChatEngine) -> None:
+        self._engine = engine
+
+    @grpc_errors
+    async def Chat(
+        self, request: pb.ChatRequest, context: Context[object, object]
+    ) -> pb.ChatResponse:
+        result = await self._engine.run_turn(
+            request.session_id,
+            request.message if request.HasField("message") else None,
+            request.think,
+        )
+        return pb.ChatResponse(
+            session_id=request.session_id,
+            message=convert.message(result.message),
+            context_window=convert.window_usage(result.context_window),
+        )
+
+    @grpc_errors
+    async def ChatStream(  # type: ignore[override]
+        self, request: pb.ChatStreamRequest, context: Context[object, object]
+    ) -> None:
+        # Writing (instead of yielding) keeps the cancellation of this call in
+        # this coroutine, so closing the turn below runs at once.
+        turn = self._engine.stream_turn(
+            request.session_id,
+            request.message if request.HasField("message") else None,
+            request.think,
+            interruption_reason=lambda: _interruption_reason(context),
+        )
+        async with aclosing(turn) as events:
+            async for event in events:
+                await context.write(chat_event(event))

@@ -1,0 +1,95 @@
+"""Domain errors to gRPC status, in one place.
+
+The status carries a google.rpc.ErrorInfo whose reason is the error's code
+(domain "mochi.v1") and, when one field is at fault, a google.rpc.BadRequest.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar, cast
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from mochi_grpc import errors
+
+log = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "mochi.v1"
+
+_CODES: list[tuple[type[errors.MochiError], grpc.StatusCode]] = [
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.PromptExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.BackendError, grpc.StatusCode.UNAVAILABLE),
+    (errors.Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+]
+
+
+def status_code_of(error: errors.MochiError) -> grpc.StatusCode:
+    for cls, code in _CODES:
+        if isinstance(error, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_status(error: errors.MochiError) -> grpc.Status:
+    code = status_code_of(error)
+    info = error_details_pb2.ErrorInfo(
+        reason=error.code,
+        domain=ERROR_DOMAIN,
+        metadata={k: str(v) for k, v in error.details.items()},
+    )
+    details = [info]
+    if error.field is not None:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=error.field, description=error.message
+                    )
+                ]
+            )
+        )
+    packed = []
+    for detail in details:
+        holder = any_pb2.Any()
+        holder.Pack(detail)
+        packed.append(holder)
+    status = status_pb2.Status(code=code.value[0], message=error.message, details=packed)
+    return rpc_status.to_status(status)
+
+
+async def abort(
+    context: grpc.aio.ServicerContext[object, object], error: errors.MochiError
+) -> NoReturn:
+    status = to_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("abort returned")  # pragma: no cover
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def grpc_errors(handler: Handler) -> Handler:
+    """Turns the domain errors a handler raises into their gRPC status."""
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: object, request: object, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        try:
+            return await handler(self, request, context)
+        except errors.MochiError as exc:
+            await abort(context, exc)
+        except Exception:
+            log.exception("unexpected error in %s", handler.__name__)
+            await abort(context, errors.MochiError("Internal error"))
+
+    return cast(Handler, wrapper)

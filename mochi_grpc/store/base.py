@@ -1,0 +1,69 @@
+"""What the domain needs from session persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mochi_grpc.entities import Message, Session
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[Session]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    next_page_token: str
+
+
+class SessionStore(Protocol):
+    """Sessions and their ordered messages.
+
+    Every write is one transaction. Messages are addressed by position; a write
+    replaces the tail of the history from a position on, so appending to a long
+    conversation costs the same as appending to a short one.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_session(self, session: Session, messages: Sequence[Message]) -> None: ...
+
+    async def get_session(self, session_id: str) -> Session:
+        """Raises SessionNotFound."""
+        ...
+
+    async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
+        """Most recently updated first; raises InvalidRequest for a bad token."""
+        ...
+
+    async def update_session(self, session: Session) -> None:
+        """Stores the metadata of an existing session (not its messages)."""
+        ...
+
+    async def delete_session(self, session_id: str) -> None:
+        """Raises SessionNotFound."""
+        ...
+
+    async def list_messages(
+        self, session_id: str, page_size: int | None = None, page_token: str = ""
+    ) -> MessagePage:
+        """All messages in order when page_size is None."""
+        ...
+
+    async def get_message(self, session_id: str, position: int) -> Message | None:
+        """The message at a position, or None past the end."""
+        ...
+
+    async def replace_tail(
+        self, session: Session, keep: int, new_messages: Sequence[Message]
+    ) -> None:
+        """Keeps the first `keep` messages, stores `new_messages` after them and
+        saves the session's metadata (message_count is set here), atomically."""
+        ...

@@ -1,0 +1,290 @@
+"""The embedded store: one SQLite file, used from one worker thread.
+
+Every public method runs a whole transaction inside that thread, so
+concurrent coroutines never interleave statements and the event loop never
+waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mochi_grpc.entities import Message, Session
+from mochi_grpc.errors import InvalidRequest, SessionNotFound
+from mochi_grpc.store.base import MessagePage, SessionPage
+from mochi_grpc.store.rows import (
+    message_columns,
+    message_from_row,
+    session_columns,
+    session_from_row,
+)
+
+T = TypeVar("T")
+
+# Each entry moves the schema one version up; PRAGMA user_version records where
+# a database file stands. Never edit an entry once released: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sessions (
+        session_id     TEXT PRIMARY KEY,
+        model          TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL,
+        message_count  INTEGER NOT NULL DEFAULT 0,
+        tool_settings  TEXT NOT NULL,
+        agent_settings TEXT NOT NULL,
+        context_window TEXT NOT NULL,
+        summary        TEXT,
+        summary_model  TEXT
+    );
+    CREATE INDEX sessions_by_update ON sessions (updated_at DESC, session_id DESC);
+    CREATE TABLE messages (
+        session_id        TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+        position          INTEGER NOT NULL,
+        message_id        TEXT NOT NULL,
+        role              TEXT NOT NULL,
+        content           TEXT NOT NULL,
+        timestamp         TEXT NOT NULL,
+        thinking          TEXT,
+        model             TEXT,
+        eval_count        INTEGER,
+        prompt_eval_count INTEGER,
+        tool_calls        TEXT,
+        source_file       TEXT,
+        tool_name         TEXT,
+        partial_reason    TEXT,
+        PRIMARY KEY (session_id, position)
+    ) WITHOUT ROWID;
+    """,
+]
+
+_SESSION_SELECT = """
+    SELECT s.*, (SELECT substr(m.content, 1, 101) FROM messages m
+                 WHERE m.session_id = s.session_id AND m.role = 'user'
+                 ORDER BY m.position LIMIT 1) AS preview
+    FROM sessions s
+"""
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_SESSION_PAGE = 50
+
+
+def _encode_token(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _decode_token(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidRequest("page_token is not valid", field="page_token") from exc
+
+
+def _page_size(requested: int | None, default: int) -> int:
+    if requested is None or requested == 0:
+        return default
+    if requested < 0:
+        raise InvalidRequest("page_size must not be negative", field="page_size")
+    return min(requested, MAX_PAGE_SIZE)
+
+
+def _update_session(conn: sqlite3.Connection, columns: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{n} = :{n}" for n in columns if n != "session_id")
+    cursor = conn.execute(
+        f"UPDATE sessions SET {assignments} WHERE session_id = :session_id", columns
+    )
+    if cursor.rowcount == 0:
+        raise SessionNotFound(columns["session_id"])
+
+
+def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, Any]) -> None:
+    names = ", ".join(columns)
+    marks = ", ".join(f":{n}" for n in columns)
+    conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", columns)
+
+
+class SqliteStore:
+    """SessionStore on a SQLite file (created, and migrated, on open)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mochi-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits first, so the script carries its own transaction.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+        return conn
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._connect)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            work()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    async def create_session(self, session: Session, messages: Sequence[Message]) -> None:
+        session.message_count = len(messages)
+
+        def work(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                _insert(conn, "sessions", session_columns(session))
+                for position, message in enumerate(messages):
+                    _insert(
+                        conn, "messages", message_columns(session.session_id, position, message)
+                    )
+
+            self._transaction(conn, body)
+
+        await self._run(work)
+
+    async def get_session(self, session_id: str) -> Session:
+        def work(conn: sqlite3.Connection) -> Session:
+            row = conn.execute(
+                _SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise SessionNotFound(session_id)
+            return session_from_row(dict(row))
+
+        return await self._run(work)
+
+    async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
+        size = _page_size(page_size, DEFAULT_SESSION_PAGE)
+        after = _decode_token(page_token) if page_token else None
+        if after is not None and not (
+            isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)
+        ):
+            raise InvalidRequest("page_token is not valid", field="page_token")
+
+        def work(conn: sqlite3.Connection) -> SessionPage:
+            sql = _SESSION_SELECT
+            params: tuple[Any, ...] = ()
+            if after is not None:
+                sql += " WHERE (s.updated_at, s.session_id) < (?, ?)"
+                params = (after[0], after[1])
+            sql += " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT ?"
+            rows = [dict(r) for r in conn.execute(sql, (*params, size + 1))]
+            token = ""
+            if len(rows) > size:
+                rows = rows[:size]
+                token = _encode_token([rows[-1]["updated_at"], rows[-1]["session_id"]])
+            return SessionPage([session_from_row(r) for r in rows], token)
+
+        return await self._run(work)
+
+    async def update_session(self, session: Session) -> None:
+        columns = session_columns(session)
+
+        await self._run(lambda conn: _update_session(conn, columns))
+
+    async def delete_session(self, session_id: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            if cursor.rowcount == 0:
+                raise SessionNotFound(session_id)
+
+        await self._run(work)
+
+    async def list_messages(
+        self, session_id: str, page_size: int | None = None, page_token: str = ""
+    ) -> MessagePage:
+        start = _decode_token(page_token) if page_token else 0
+        if not isinstance(start, int) or start < 0:
+            raise InvalidRequest("page_token is not valid", field="page_token")
+        size = _page_size(page_size, -1) if page_size is not None else -1
+
+        def work(conn: sqlite3.Connection) -> MessagePage:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                is None
+            ):
+                raise SessionNotFound(session_id)
+            limit = size + 1 if size > 0 else -1
+            rows = conn.execute(
+                "SELECT * FROM messages WHERE session_id = ? AND position >= ?"
+                " ORDER BY position LIMIT ?",
+                (session_id, start, limit),
+            ).fetchall()
+            token = ""
+            if size > 0 and len(rows) > size:
+                rows = rows[:size]
+                token = _encode_token(start + size)
+            return MessagePage([message_from_row(dict(r)) for r in rows], token)
+
+        return await self._run(work)
+
+    async def get_message(self, session_id: str, position: int) -> Message | None:
+        def work(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(
+                "SELECT * FROM messages WHERE session_id = ? AND position = ?",
+                (session_id, position),
+            ).fetchone()
+            return None if row is None else message_from_row(dict(row))
+
+        return await self._run(work)
+
+    async def replace_tail(
+        self, session: Session, keep: int, new_messages: Sequence[Message]
+    ) -> None:
+        session.message_count = keep + len(new_messages)
+        columns = session_columns(session)
+
+        def work(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                _update_session(conn, columns)
+                conn.execute(
+                    "DELETE FROM messages WHERE session_id = ? AND position >= ?",
+                    (session.session_id, keep),
+                )
+                for offset, message in enumerate(new_messages):
+                    _insert(
+                        conn,
+                        "messages",
+                        message_columns(session.session_id, keep + offset, message),
+                    )
+
+            self._transaction(conn, body)
+
+        await self._run(work)

@@ -1,0 +1,58 @@
+"""Serve the fake Ollama until interrupted: ``python -m tests.fakes --port 11434``.
+
+Lets anyone run the service end to end on a machine without Ollama or a GPU;
+every chat is answered with the echo reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from tests.fakes.fake_ollama import FakeOllama, Reply, echo_reply
+
+
+def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=11434, help="port to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.05,
+        help="seconds between streamed chunks, to make streaming visible (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(host: str, port: int, chunk_delay: float) -> None:
+    """Run until cancelled (Ctrl-C cancels the main task under asyncio.run)."""
+
+    def slow_echo(body: dict[str, Any]) -> Reply:
+        return dataclasses.replace(echo_reply(body), chunk_delay=chunk_delay)
+
+    fake = FakeOllama(host=host, port=port)
+    fake.default_reply = slow_echo
+    async with fake:
+        print(f"fake Ollama listening on {fake.url} (Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point for ``python -m tests.fakes``."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.host, args.port, args.chunk_delay))
+
+
+if __name__ == "__main__":
+    main()
