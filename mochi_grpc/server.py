@@ -60,10 +60,14 @@ class RunningServer:
     store: SqliteStore
     llm: LLMBackend
     health: HealthServicer
+    stopped: bool = False
 
     async def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets running turns finish for `grace` seconds,
         then cuts them off; their partial replies are stored before return."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.engine.shutting_down = True
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)

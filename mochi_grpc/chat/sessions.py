@@ -45,15 +45,23 @@ class SessionManager:
         if not model.strip():
             raise InvalidRequest("model is required", field="model")
         await self._llm.get_model(model)
+        now = utc_now()
         session = Session(
             model=model,
+            created_at=now,
+            updated_at=now,
             tool_settings=tool_settings or ToolSettings(),
             agent_settings=agent_settings or AgentSettings(),
         )
         messages = []
         if system_prompt:
             messages.append(
-                Message(Role.SYSTEM, system_prompt, source_file=system_prompt_source_file or None)
+                Message(
+                    Role.SYSTEM,
+                    system_prompt,
+                    timestamp=now,
+                    source_file=system_prompt_source_file or None,
+                )
             )
         await self._store.create_session(session, messages)
         return session

@@ -72,6 +72,8 @@ class ChatEngine:
         self._max_turns = max_concurrent_turns
         self._active_turns = 0
         self._saves: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.shutting_down = False
 
     @property
@@ -93,12 +95,15 @@ class ChatEngine:
             raise Overloaded("Too many turns are running; try again shortly")
         with self._locks.hold(session_id):
             self._active_turns += 1
+            self._idle.clear()
             try:
                 plan = await self._plan(session_id, message)
                 async for event in self._run(plan, think, interruption_reason):
                     yield event
             finally:
                 self._active_turns -= 1
+                if self._active_turns == 0:
+                    self._idle.set()
 
     async def run_turn(
         self, session_id: str, message: str | None, think: bool = False
@@ -190,6 +195,7 @@ class ChatEngine:
         await asyncio.shield(task)
 
     async def drain(self) -> None:
-        """Waits for every pending write (used at shutdown)."""
+        """Waits until no turn runs and every write is done (shutdown uses it)."""
+        await self._idle.wait()
         if self._saves:
             await asyncio.gather(*self._saves, return_exceptions=True)

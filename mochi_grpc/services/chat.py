@@ -50,9 +50,16 @@ def chat_event(event: TurnEvent) -> pb.ChatEvent:
     raise TypeError(f"unknown turn event {event!r}")  # pragma: no cover
 
 
+# gRPC cancels a handler whose deadline passed a few milliseconds before the
+# handler's own clock reaches that deadline.
+_DEADLINE_SLACK_SECONDS = 0.1
+
+
 def _interruption_reason(context: Context[object, object]) -> str:
     remaining = context.time_remaining()
-    return "deadline_exceeded" if remaining is not None and remaining <= 0 else "cancelled"
+    if remaining is not None and remaining <= _DEADLINE_SLACK_SECONDS:
+        return "deadline_exceeded"
+    return "cancelled"
 
 
 class ChatService(pb_grpc.ChatServiceServicer):

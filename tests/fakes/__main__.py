@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 from typing import Any
 
 from tests.fakes.fake_ollama import FakeOllama, Reply, echo_reply
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line: where to listen and how fast to stream."""
     parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -34,7 +36,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def _serve(host: str, port: int, chunk_delay: float) -> None:
-    """Run until cancelled (Ctrl-C cancels the main task under asyncio.run)."""
+    """Run until Ctrl-C (asyncio.run cancels this task) or SIGTERM, then shut down cleanly."""
 
     def slow_echo(body: dict[str, Any]) -> Reply:
         return dataclasses.replace(echo_reply(body), chunk_delay=chunk_delay)
@@ -43,15 +45,32 @@ async def _serve(host: str, port: int, chunk_delay: float) -> None:
     fake.default_reply = slow_echo
     async with fake:
         print(f"fake Ollama listening on {fake.url} (Ctrl-C to stop)", flush=True)
-        await asyncio.Event().wait()
+        await _until_terminated()
+
+
+async def _until_terminated() -> None:
+    """Block until SIGTERM (where the platform lets us listen for it) or cancellation."""
+    terminated = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, terminated.set)
+    try:
+        await terminated.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point for ``python -m tests.fakes``."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(args.host, args.port, args.chunk_delay))
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:  # e.g. the port is taken; uvicorn has logged why
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -422,6 +422,7 @@ class _ChatRun:
         if ending == _HANG:
             await asyncio.sleep(self.reply.first_chunk_delay)
             await _forever()
+            return
         if ending == "error":
             await self._single(writer, 500, {"error": self.reply.error_message})
             return
@@ -651,10 +652,15 @@ class FakeOllama:
         server = _EmbeddedServer(self._config())
         task = asyncio.create_task(self._serve(server), name="fake-ollama")
         ready = asyncio.ensure_future(server.ready.wait())
-        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
+        try:
+            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
             ready.cancel()
-            await task  # raises the startup error
+        if not server.ready.is_set():
+            task.result()  # raises the startup error
             raise RuntimeError("fake Ollama exited during startup")
         self._server, self._task = server, task
         port = int(server.servers[0].sockets[0].getsockname()[1])

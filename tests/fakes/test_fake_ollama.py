@@ -469,3 +469,18 @@ async def test_stop_returns_while_a_stream_hangs(
 
 async def _drain(stream: AsyncIterator[ollama.ChatResponse]) -> list[ollama.ChatResponse]:
     return [part async for part in stream]
+
+
+async def test_hanging_up_on_an_unstreamed_chat_sets_disconnected(
+    fake: FakeOllama, client: ollama.AsyncClient
+) -> None:
+    fake.script(Reply(content=["late"], first_chunk_delay=60))
+
+    task = asyncio.create_task(client.chat(model=MODEL, messages=user("q"), stream=False))
+    rec = await guard(fake.wait_for_request())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    await guard(rec.disconnected.wait())
+    assert not rec.completed

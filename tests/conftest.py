@@ -1,0 +1,69 @@
+"""Fixtures: a fake Ollama, a real gRPC server on an ephemeral port, stubs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from mochi_grpc._gen.mochi.v1 import (
+    chat_service_pb2_grpc,
+    model_service_pb2_grpc,
+    server_service_pb2_grpc,
+    session_service_pb2_grpc,
+)
+from mochi_grpc.config import Settings
+from mochi_grpc.server import RunningServer, start
+from tests.fakes import FakeOllama
+
+
+@pytest.fixture
+async def fake_ollama() -> AsyncIterator[FakeOllama]:
+    async with FakeOllama() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
+    return Settings(
+        host="127.0.0.1",
+        grpc_port=0,
+        data_dir=tmp_path,
+        ollama_host=fake_ollama.url,
+        shutdown_grace_seconds=0,
+    )
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    running = await start(settings)
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture
+async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def sessions(channel: grpc.aio.Channel) -> session_service_pb2_grpc.SessionServiceStub:
+    return session_service_pb2_grpc.SessionServiceStub(channel)
+
+
+@pytest.fixture
+def chat(channel: grpc.aio.Channel) -> chat_service_pb2_grpc.ChatServiceStub:
+    return chat_service_pb2_grpc.ChatServiceStub(channel)
+
+
+@pytest.fixture
+def models(channel: grpc.aio.Channel) -> model_service_pb2_grpc.ModelServiceStub:
+    return model_service_pb2_grpc.ModelServiceStub(channel)
+
+
+@pytest.fixture
+def server_info(channel: grpc.aio.Channel) -> server_service_pb2_grpc.ServerServiceStub:
+    return server_service_pb2_grpc.ServerServiceStub(channel)

@@ -1,0 +1,265 @@
+"""ChatStream and Chat over real gRPC against the fake Ollama."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
+from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
+from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
+from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub
+from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import SessionServiceStub
+from tests.fakes import FakeOllama, Reply
+from tests.support import case, collect, error_info, text_of
+
+MODEL = "llama3.2:latest"
+
+
+async def _session(sessions: SessionServiceStub, system_prompt: str | None = None) -> str:
+    request = pb.CreateSessionRequest(model=MODEL)
+    if system_prompt is not None:
+        request.system_prompt = system_prompt
+    return (await sessions.CreateSession(request)).session.session_id
+
+
+async def _messages(sessions: SessionServiceStub, session_id: str) -> list[spb.Message]:
+    return list(
+        (await sessions.ListMessages(pb.ListMessagesRequest(session_id=session_id))).messages
+    )
+
+
+async def test_stream_sends_each_chunk_in_order_then_complete_and_done(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions, system_prompt="Be brief.")
+    fake_ollama.script(Reply(content=["Once", " upon", " a", " time"], eval_count=4, prompt_eval_count=20))
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Story?")))
+
+    assert [case(e) for e in events] == ["content_delta"] * 4 + ["message_complete", "done"]
+    assert [e.content_delta.content for e in events[:4]] == ["Once", " upon", " a", " time"]
+    assert all(e.content_delta.role == "assistant" for e in events[:4])
+    complete = events[4].message_complete
+    assert (complete.model, complete.eval_count, complete.prompt_eval_count) == (MODEL, 4, 20)
+    assert complete.context_window.current_window == 8192
+    assert complete.context_window.usage_tokens == 24
+    assert events[5].done.session_id == session_id
+
+    sent = fake_ollama.requests[0]
+    assert sent.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Story?"},
+    ]
+    assert sent.options == {"num_ctx": 8192}
+
+    stored = await _messages(sessions, session_id)
+    assert [(m.role, m.content) for m in stored] == [
+        (spb.ROLE_SYSTEM, "Be brief."),
+        (spb.ROLE_USER, "Story?"),
+        (spb.ROLE_ASSISTANT, "Once upon a time"),
+    ]
+    assert stored[2].message_id == complete.message_id
+    assert (stored[2].eval_count, stored[2].prompt_eval_count) == (4, 20)
+    assert not stored[2].HasField("partial_reason")
+
+
+async def test_thinking_streams_before_content_and_is_stored(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(thinking=["Hmm", "..."], content=["Yes"]))
+
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="ok?", think=True))
+    )
+
+    assert [case(e) for e in events] == [
+        "thinking_delta",
+        "thinking_delta",
+        "content_delta",
+        "message_complete",
+        "done",
+    ]
+    assert fake_ollama.requests[0].think is True
+    stored = await _messages(sessions, session_id)
+    assert (stored[1].thinking, stored[1].content) == ("Hmm...", "Yes")
+
+
+async def test_follow_up_turn_sends_the_whole_history(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(content=["A1"]), Reply(content=["A2"]))
+    await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q1")))
+
+    await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q2")))
+
+    assert fake_ollama.requests[1].messages == [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+    ]
+
+
+async def test_regenerate_replaces_the_last_reply(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(content=["first"]), Reply(content=["second"]))
+    await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id)))
+
+    assert text_of(events) == "second"
+    assert fake_ollama.requests[1].messages == [{"role": "user", "content": "Q"}]
+    stored = await _messages(sessions, session_id)
+    assert [(m.role, m.content) for m in stored] == [
+        (spb.ROLE_USER, "Q"),
+        (spb.ROLE_ASSISTANT, "second"),
+    ]
+
+
+async def test_regenerate_of_an_empty_session_is_refused(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id)))
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_HISTORY")
+    assert fake_ollama.requests == []
+
+
+async def test_stream_for_unknown_session_is_not_found(chat: ChatServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id="abcdef0123", message="hi")))
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.NOT_FOUND, "SESSION_NOT_FOUND")
+
+
+async def test_ollama_error_mid_stream_ends_with_error_event_and_keeps_partial_reply(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(
+        Reply(content=["Half", " a", " reply"], error_after=2, error_message="out of memory")
+    )
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+
+    assert [case(e) for e in events] == ["content_delta", "content_delta", "error"]
+    assert events[-1].error.code == "OLLAMA_ERROR"
+    assert "out of memory" in events[-1].error.message
+    stored = await _messages(sessions, session_id)
+    assert [(m.role, m.content) for m in stored] == [
+        (spb.ROLE_USER, "Q"),
+        (spb.ROLE_ASSISTANT, "Half a"),
+    ]
+    assert stored[1].partial_reason == "ollama_error"
+
+
+async def test_ollama_http_error_before_any_token_stores_nothing(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(http_status=500, error_message="model failed to load"))
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+
+    assert [case(e) for e in events] == ["error"]
+    assert events[0].error.code == "OLLAMA_ERROR"
+    assert "model failed to load" in events[0].error.message
+    assert await _messages(sessions, session_id) == []
+
+
+async def test_ollama_unreachable_gives_error_event_and_stores_nothing(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    await fake_ollama.stop()
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+
+    assert [case(e) for e in events] == ["error"]
+    assert events[0].error.code == "OLLAMA_UNREACHABLE"
+    assert await _messages(sessions, session_id) == []
+
+
+async def test_model_removed_from_ollama_gives_model_not_found_event(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.remove_model(MODEL)
+
+    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+
+    assert [(case(e), e.error.code) for e in events] == [("error", "MODEL_NOT_FOUND")]
+
+
+async def test_concurrent_streams_on_different_sessions_each_get_their_reply(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    ids = [await _session(sessions) for _ in range(3)]
+
+    results = await asyncio.gather(
+        *(
+            collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=sid, message=f"n{i} a b c")))
+            for i, sid in enumerate(ids)
+        )
+    )
+
+    for i, events in enumerate(results):
+        assert text_of(events) == f"You said: n{i} a b c"
+        assert case(events[-1]) == "done"
+
+
+async def test_second_turn_on_a_busy_session_is_refused(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(content=["slow"], hang_after=1))
+    first = chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="one"))
+    await first.read()  # the first turn is under way
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="two")))
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "SESSION_BUSY")
+    first.cancel()
+
+
+async def test_unary_chat_returns_the_stored_reply(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(content=["Hel", "lo"], eval_count=2, prompt_eval_count=3))
+
+    response = await chat.Chat(cpb.ChatRequest(session_id=session_id, message="Hi"))
+
+    assert response.session_id == session_id
+    assert response.message.content == "Hello"
+    assert response.message.role == spb.ROLE_ASSISTANT
+    assert response.context_window.usage_tokens == 5
+    stored = await _messages(sessions, session_id)
+    assert stored[-1].message_id == response.message.message_id
+
+
+async def test_unary_chat_failure_is_an_rpc_status(
+    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(http_status=500))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat.Chat(cpb.ChatRequest(session_id=session_id, message="Hi"))
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.UNAVAILABLE, "OLLAMA_ERROR")
+    assert await _messages(sessions, session_id) == []

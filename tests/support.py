@@ -1,0 +1,59 @@
+"""Small helpers shared by the tests: reading gRPC errors and event streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import Message as ProtoMessage
+from google.rpc import error_details_pb2, status_pb2
+
+from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as chat_pb
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: grpc.StatusCode
+    reason: str
+    domain: str
+    message: str
+    field: str | None
+
+
+def error_info(exc: grpc.aio.AioRpcError) -> ErrorInfo:
+    """The status code and the google.rpc details of a failed call."""
+    raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(raw, bytes), f"no rich status details in {exc!r}"
+    status = status_pb2.Status.FromString(raw)
+    reason = domain = ""
+    field: str | None = None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, domain = info.reason, info.domain
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            field = bad.field_violations[0].field
+    return ErrorInfo(exc.code(), reason, domain, status.message, field)
+
+
+def case(event: chat_pb.ChatEvent) -> str:
+    name = event.WhichOneof("event")
+    assert name is not None
+    return name
+
+
+def payload(event: chat_pb.ChatEvent) -> ProtoMessage:
+    message: ProtoMessage = getattr(event, case(event))
+    return message
+
+
+async def collect(stream: AsyncIterator[chat_pb.ChatEvent]) -> list[chat_pb.ChatEvent]:
+    return [event async for event in stream]
+
+
+def text_of(events: list[chat_pb.ChatEvent]) -> str:
+    return "".join(e.content_delta.content for e in events if case(e) == "content_delta")
