@@ -8,15 +8,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mochi_grpc._gen.mochi.v1 import (
-    chat_service_pb2_grpc,
-    model_service_pb2_grpc,
-    server_service_pb2_grpc,
-    session_service_pb2_grpc,
-)
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
 from tests.fakes import FakeOllama
+from tests.stubs import ChatStub, ModelStub, ServerStub, SessionStub
 
 
 @pytest.fixture
@@ -50,20 +45,20 @@ async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-def sessions(channel: grpc.aio.Channel) -> session_service_pb2_grpc.SessionServiceStub:
-    return session_service_pb2_grpc.SessionServiceStub(channel)
+def sessions(channel: grpc.aio.Channel) -> SessionStub:
+    return SessionStub(channel)
 
 
 @pytest.fixture
-def chat(channel: grpc.aio.Channel) -> chat_service_pb2_grpc.ChatServiceStub:
-    return chat_service_pb2_grpc.ChatServiceStub(channel)
+def chat(channel: grpc.aio.Channel) -> ChatStub:
+    return ChatStub(channel)
 
 
 @pytest.fixture
-def models(channel: grpc.aio.Channel) -> model_service_pb2_grpc.ModelServiceStub:
-    return model_service_pb2_grpc.ModelServiceStub(channel)
+def models(channel: grpc.aio.Channel) -> ModelStub:
+    return ModelStub(channel)
 
 
 @pytest.fixture
-def server_info(channel: grpc.aio.Channel) -> server_service_pb2_grpc.ServerServiceStub:
-    return server_service_pb2_grpc.ServerServiceStub(channel)
+def server_info(channel: grpc.aio.Channel) -> ServerStub:
+    return ServerStub(channel)

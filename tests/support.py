@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
 import grpc
@@ -51,7 +51,7 @@ def payload(event: chat_pb.ChatEvent) -> ProtoMessage:
     return message
 
 
-async def collect(stream: AsyncIterator[chat_pb.ChatEvent]) -> list[chat_pb.ChatEvent]:
+async def collect(stream: AsyncIterable[chat_pb.ChatEvent]) -> list[chat_pb.ChatEvent]:
     return [event async for event in stream]
 
 

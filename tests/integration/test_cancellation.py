@@ -10,21 +10,20 @@ import pytest
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
-from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub
-from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import SessionServiceStub
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
 from tests.fakes import FakeOllama, RecordedChat, Reply
+from tests.stubs import ChatStub, SessionStub
 
 MODEL = "llama3.2:latest"
 GUARD = 5.0  # seconds; only stops a broken test from hanging
 
 
-async def _session(sessions: SessionServiceStub) -> str:
+async def _session(sessions: SessionStub) -> str:
     return (await sessions.CreateSession(pb.CreateSessionRequest(model=MODEL))).session.session_id
 
 
-async def _messages(sessions: SessionServiceStub, session_id: str) -> list[spb.Message]:
+async def _messages(sessions: SessionStub, session_id: str) -> list[spb.Message]:
     response = await sessions.ListMessages(pb.ListMessagesRequest(session_id=session_id))
     return list(response.messages)
 
@@ -35,8 +34,8 @@ async def _hung_up(rec: RecordedChat) -> None:
 
 
 async def test_cancel_stops_ollama_and_keeps_partial_reply(
-    sessions: SessionServiceStub,
-    chat: ChatServiceStub,
+    sessions: SessionStub,
+    chat: ChatStub,
     fake_ollama: FakeOllama,
     server: RunningServer,
 ) -> None:
@@ -44,7 +43,9 @@ async def test_cancel_stops_ollama_and_keeps_partial_reply(
     fake_ollama.script(Reply(content=["The", " quick", " brown", " fox"], hang_after=3))
     call = chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Go"))
     for _ in range(3):
-        assert (await call.read()).WhichOneof("event") == "content_delta"
+        event = await call.read()
+        assert isinstance(event, cpb.ChatEvent)
+        assert event.WhichOneof("event") == "content_delta"
 
     call.cancel()
 
@@ -59,8 +60,8 @@ async def test_cancel_stops_ollama_and_keeps_partial_reply(
 
 
 async def test_cancel_before_the_first_token_stops_ollama_and_keeps_the_question(
-    sessions: SessionServiceStub,
-    chat: ChatServiceStub,
+    sessions: SessionStub,
+    chat: ChatStub,
     fake_ollama: FakeOllama,
     server: RunningServer,
 ) -> None:
@@ -78,8 +79,8 @@ async def test_cancel_before_the_first_token_stops_ollama_and_keeps_the_question
 
 
 async def test_deadline_stops_ollama_keeps_partial_and_returns_deadline_exceeded(
-    sessions: SessionServiceStub,
-    chat: ChatServiceStub,
+    sessions: SessionStub,
+    chat: ChatStub,
     fake_ollama: FakeOllama,
     server: RunningServer,
 ) -> None:
@@ -100,8 +101,8 @@ async def test_deadline_stops_ollama_keeps_partial_and_returns_deadline_exceeded
 
 
 async def test_cancelled_unary_chat_stops_ollama_and_keeps_partial_reply(
-    sessions: SessionServiceStub,
-    chat: ChatServiceStub,
+    sessions: SessionStub,
+    chat: ChatStub,
     fake_ollama: FakeOllama,
     server: RunningServer,
 ) -> None:
@@ -120,8 +121,8 @@ async def test_cancelled_unary_chat_stops_ollama_and_keeps_partial_reply(
 
 
 async def test_session_is_free_again_after_a_cancelled_turn(
-    sessions: SessionServiceStub,
-    chat: ChatServiceStub,
+    sessions: SessionStub,
+    chat: ChatStub,
     fake_ollama: FakeOllama,
     server: RunningServer,
 ) -> None:
@@ -142,7 +143,7 @@ async def test_shutdown_cuts_running_streams_and_stores_their_partial_replies(
 ) -> None:
     running = await start(settings)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        sessions, chat = SessionServiceStub(channel), ChatServiceStub(channel)
+        sessions, chat = SessionStub(channel), ChatStub(channel)
         session_id = await _session(sessions)
         fake_ollama.script(Reply(content=["Before", " stop"], hang_after=2))
         call = chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
@@ -159,7 +160,7 @@ async def test_shutdown_cuts_running_streams_and_stores_their_partial_replies(
     again = await start(settings)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{again.port}") as channel:
-            stored = await _messages(SessionServiceStub(channel), session_id)
+            stored = await _messages(SessionStub(channel), session_id)
     finally:
         await again.stop(0)
     assert (stored[-1].content, stored[-1].partial_reason) == ("Before stop", "shutdown")

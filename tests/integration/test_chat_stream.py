@@ -10,34 +10,37 @@ import pytest
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
-from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub
-from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import SessionServiceStub
 from tests.fakes import FakeOllama, Reply
+from tests.stubs import ChatStub, SessionStub
 from tests.support import case, collect, error_info, text_of
 
 MODEL = "llama3.2:latest"
 
 
-async def _session(sessions: SessionServiceStub, system_prompt: str | None = None) -> str:
+async def _session(sessions: SessionStub, system_prompt: str | None = None) -> str:
     request = pb.CreateSessionRequest(model=MODEL)
     if system_prompt is not None:
         request.system_prompt = system_prompt
     return (await sessions.CreateSession(request)).session.session_id
 
 
-async def _messages(sessions: SessionServiceStub, session_id: str) -> list[spb.Message]:
+async def _messages(sessions: SessionStub, session_id: str) -> list[spb.Message]:
     return list(
         (await sessions.ListMessages(pb.ListMessagesRequest(session_id=session_id))).messages
     )
 
 
 async def test_stream_sends_each_chunk_in_order_then_complete_and_done(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions, system_prompt="Be brief.")
-    fake_ollama.script(Reply(content=["Once", " upon", " a", " time"], eval_count=4, prompt_eval_count=20))
+    fake_ollama.script(
+        Reply(content=["Once", " upon", " a", " time"], eval_count=4, prompt_eval_count=20)
+    )
 
-    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Story?")))
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Story?"))
+    )
 
     assert [case(e) for e in events] == ["content_delta"] * 4 + ["message_complete", "done"]
     assert [e.content_delta.content for e in events[:4]] == ["Once", " upon", " a", " time"]
@@ -67,7 +70,7 @@ async def test_stream_sends_each_chunk_in_order_then_complete_and_done(
 
 
 async def test_thinking_streams_before_content_and_is_stored(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(thinking=["Hmm", "..."], content=["Yes"]))
@@ -89,7 +92,7 @@ async def test_thinking_streams_before_content_and_is_stored(
 
 
 async def test_follow_up_turn_sends_the_whole_history(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(content=["A1"]), Reply(content=["A2"]))
@@ -105,7 +108,7 @@ async def test_follow_up_turn_sends_the_whole_history(
 
 
 async def test_regenerate_replaces_the_last_reply(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(content=["first"]), Reply(content=["second"]))
@@ -123,7 +126,7 @@ async def test_regenerate_replaces_the_last_reply(
 
 
 async def test_regenerate_of_an_empty_session_is_refused(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
 
@@ -135,7 +138,7 @@ async def test_regenerate_of_an_empty_session_is_refused(
     assert fake_ollama.requests == []
 
 
-async def test_stream_for_unknown_session_is_not_found(chat: ChatServiceStub) -> None:
+async def test_stream_for_unknown_session_is_not_found(chat: ChatStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id="abcdef0123", message="hi")))
 
@@ -144,14 +147,16 @@ async def test_stream_for_unknown_session_is_not_found(chat: ChatServiceStub) ->
 
 
 async def test_ollama_error_mid_stream_ends_with_error_event_and_keeps_partial_reply(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(
         Reply(content=["Half", " a", " reply"], error_after=2, error_message="out of memory")
     )
 
-    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
+    )
 
     assert [case(e) for e in events] == ["content_delta", "content_delta", "error"]
     assert events[-1].error.code == "OLLAMA_ERROR"
@@ -165,12 +170,14 @@ async def test_ollama_error_mid_stream_ends_with_error_event_and_keeps_partial_r
 
 
 async def test_ollama_http_error_before_any_token_stores_nothing(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(http_status=500, error_message="model failed to load"))
 
-    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
+    )
 
     assert [case(e) for e in events] == ["error"]
     assert events[0].error.code == "OLLAMA_ERROR"
@@ -179,12 +186,14 @@ async def test_ollama_http_error_before_any_token_stores_nothing(
 
 
 async def test_ollama_unreachable_gives_error_event_and_stores_nothing(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     await fake_ollama.stop()
 
-    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
+    )
 
     assert [case(e) for e in events] == ["error"]
     assert events[0].error.code == "OLLAMA_UNREACHABLE"
@@ -192,18 +201,20 @@ async def test_ollama_unreachable_gives_error_event_and_stores_nothing(
 
 
 async def test_model_removed_from_ollama_gives_model_not_found_event(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.remove_model(MODEL)
 
-    events = await collect(chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q")))
+    events = await collect(
+        chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
+    )
 
     assert [(case(e), e.error.code) for e in events] == [("error", "MODEL_NOT_FOUND")]
 
 
 async def test_concurrent_streams_on_different_sessions_each_get_their_reply(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     ids = [await _session(sessions) for _ in range(3)]
 
@@ -220,7 +231,7 @@ async def test_concurrent_streams_on_different_sessions_each_get_their_reply(
 
 
 async def test_second_turn_on_a_busy_session_is_refused(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(content=["slow"], hang_after=1))
@@ -236,7 +247,7 @@ async def test_second_turn_on_a_busy_session_is_refused(
 
 
 async def test_unary_chat_returns_the_stored_reply(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(content=["Hel", "lo"], eval_count=2, prompt_eval_count=3))
@@ -252,7 +263,7 @@ async def test_unary_chat_returns_the_stored_reply(
 
 
 async def test_unary_chat_failure_is_an_rpc_status(
-    sessions: SessionServiceStub, chat: ChatServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
     fake_ollama.script(Reply(http_status=500))

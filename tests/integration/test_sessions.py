@@ -10,21 +10,22 @@ from google.protobuf import field_mask_pb2
 
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
-from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub
 from mochi_grpc._gen.mochi.v1.chat_service_pb2 import ChatRequest
-from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import SessionServiceStub
 from tests.fakes import FakeModel, FakeOllama
+from tests.stubs import ChatStub, SessionStub
 from tests.support import error_info
 
 MODEL = "llama3.2:latest"
 
 
-async def _create(sessions: SessionServiceStub, **kwargs: object) -> spb.Session:
+async def _create(sessions: SessionStub, **kwargs: object) -> spb.Session:
     response = await sessions.CreateSession(pb.CreateSessionRequest(model=MODEL, **kwargs))  # type: ignore[arg-type]
     return response.session
 
 
-async def test_create_session_returns_hex_id_and_defaults(sessions: SessionServiceStub) -> None:
+async def test_create_session_returns_hex_id_and_defaults(
+    sessions: SessionStub,
+) -> None:
     session = await _create(sessions)
 
     assert re.fullmatch(r"[0-9a-f]{10}", session.session_id)
@@ -36,7 +37,7 @@ async def test_create_session_returns_hex_id_and_defaults(sessions: SessionServi
 
 
 async def test_create_session_with_system_prompt_stores_it_as_message_zero(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     session = await _create(sessions, system_prompt="You are terse.")
 
@@ -47,7 +48,7 @@ async def test_create_session_with_system_prompt_stores_it_as_message_zero(
 
 
 async def test_create_session_with_unknown_model_is_not_found_and_creates_nothing(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.CreateSession(pb.CreateSessionRequest(model="nope:latest"))
@@ -63,7 +64,7 @@ async def test_create_session_with_unknown_model_is_not_found_and_creates_nothin
     assert list(listed.sessions) == []
 
 
-async def test_create_session_without_model_is_invalid(sessions: SessionServiceStub) -> None:
+async def test_create_session_without_model_is_invalid(sessions: SessionStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.CreateSession(pb.CreateSessionRequest())
 
@@ -72,7 +73,7 @@ async def test_create_session_without_model_is_invalid(sessions: SessionServiceS
 
 
 async def test_create_session_when_ollama_is_down_is_unavailable(
-    sessions: SessionServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, fake_ollama: FakeOllama
 ) -> None:
     await fake_ollama.stop()
 
@@ -83,7 +84,7 @@ async def test_create_session_when_ollama_is_down_is_unavailable(
     assert (info.code, info.reason) == (grpc.StatusCode.UNAVAILABLE, "OLLAMA_UNREACHABLE")
 
 
-async def test_get_unknown_session_is_not_found(sessions: SessionServiceStub) -> None:
+async def test_get_unknown_session_is_not_found(sessions: SessionStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.GetSession(pb.GetSessionRequest(session_id="0123456789"))
 
@@ -92,7 +93,7 @@ async def test_get_unknown_session_is_not_found(sessions: SessionServiceStub) ->
 
 
 async def test_list_sessions_newest_first_with_preview(
-    sessions: SessionServiceStub, chat: ChatServiceStub
+    sessions: SessionStub, chat: ChatStub
 ) -> None:
     first = await _create(sessions)
     second = await _create(sessions)
@@ -107,7 +108,9 @@ async def test_list_sessions_newest_first_with_preview(
     assert listed.next_page_token == ""
 
 
-async def test_list_sessions_pages_without_gaps_or_repeats(sessions: SessionServiceStub) -> None:
+async def test_list_sessions_pages_without_gaps_or_repeats(
+    sessions: SessionStub,
+) -> None:
     created = {(await _create(sessions)).session_id for _ in range(5)}
 
     seen: list[str] = []
@@ -125,7 +128,9 @@ async def test_list_sessions_pages_without_gaps_or_repeats(sessions: SessionServ
     assert sorted(seen) == sorted(created)
 
 
-async def test_list_sessions_with_bad_page_token_is_invalid(sessions: SessionServiceStub) -> None:
+async def test_list_sessions_with_bad_page_token_is_invalid(
+    sessions: SessionStub,
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.ListSessions(pb.ListSessionsRequest(page_token="%%%"))
 
@@ -134,7 +139,7 @@ async def test_list_sessions_with_bad_page_token_is_invalid(sessions: SessionSer
 
 
 async def test_update_session_changes_only_masked_fields(
-    sessions: SessionServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, fake_ollama: FakeOllama
 ) -> None:
     fake_ollama.add_model(FakeModel(name="qwen3:8b", family="qwen3"))
     session = await _create(sessions)
@@ -157,7 +162,7 @@ async def test_update_session_changes_only_masked_fields(
 
 
 async def test_update_session_to_unknown_model_changes_nothing(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     session = await _create(sessions)
 
@@ -176,7 +181,7 @@ async def test_update_session_to_unknown_model_changes_nothing(
 
 
 async def test_update_session_with_unknown_mask_path_is_invalid(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     session = await _create(sessions)
 
@@ -192,7 +197,7 @@ async def test_update_session_with_unknown_mask_path_is_invalid(
     assert (info.code, info.field) == (grpc.StatusCode.INVALID_ARGUMENT, "update_mask")
 
 
-async def test_delete_session_removes_it(sessions: SessionServiceStub) -> None:
+async def test_delete_session_removes_it(sessions: SessionStub) -> None:
     session = await _create(sessions)
 
     await sessions.DeleteSession(pb.DeleteSessionRequest(session_id=session.session_id))
@@ -205,9 +210,7 @@ async def test_delete_session_removes_it(sessions: SessionServiceStub) -> None:
     assert error_info(again.value).reason == "SESSION_NOT_FOUND"
 
 
-async def test_list_messages_pages_in_order(
-    sessions: SessionServiceStub, chat: ChatServiceStub
-) -> None:
+async def test_list_messages_pages_in_order(sessions: SessionStub, chat: ChatStub) -> None:
     session = await _create(sessions, system_prompt="sys")
     for text in ["one", "two"]:
         await chat.Chat(ChatRequest(session_id=session.session_id, message=text))
@@ -232,7 +235,7 @@ async def test_list_messages_pages_in_order(
 
 
 async def test_list_messages_of_unknown_session_is_not_found(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.ListMessages(pb.ListMessagesRequest(session_id="ffffffffff"))
@@ -241,7 +244,7 @@ async def test_list_messages_of_unknown_session_is_not_found(
 
 
 async def test_session_status_reports_window_and_model_context(
-    sessions: SessionServiceStub,
+    sessions: SessionStub,
 ) -> None:
     session = await _create(sessions, system_prompt="sys", system_prompt_source_file="coder.md")
 
@@ -258,7 +261,7 @@ async def test_session_status_reports_window_and_model_context(
 
 
 async def test_session_status_without_ollama_still_answers(
-    sessions: SessionServiceStub, fake_ollama: FakeOllama
+    sessions: SessionStub, fake_ollama: FakeOllama
 ) -> None:
     session = await _create(sessions)
     await fake_ollama.stop()

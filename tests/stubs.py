@@ -1,0 +1,28 @@
+"""The mochi.v1 client stubs, typed for grpc.aio channels.
+
+The async stub classes exist only in the generated type stubs; at run time
+the ordinary stub classes serve both kinds of channel.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceAsyncStub as ChatStub
+    from mochi_grpc._gen.mochi.v1.model_service_pb2_grpc import (
+        ModelServiceAsyncStub as ModelStub,
+    )
+    from mochi_grpc._gen.mochi.v1.server_service_pb2_grpc import (
+        ServerServiceAsyncStub as ServerStub,
+    )
+    from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import (
+        SessionServiceAsyncStub as SessionStub,
+    )
+else:
+    from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub as ChatStub
+    from mochi_grpc._gen.mochi.v1.model_service_pb2_grpc import ModelServiceStub as ModelStub
+    from mochi_grpc._gen.mochi.v1.server_service_pb2_grpc import ServerServiceStub as ServerStub
+    from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import (
+        SessionServiceStub as SessionStub,
+    )
+
+__all__ = ["ChatStub", "ModelStub", "ServerStub", "SessionStub"]
