@@ -36,6 +36,8 @@ $(GENERATED): $(INSTALLED) $(PROTOS)
 	touch $(GEN_DIR)/__init__.py $(GEN_DIR)/mochi/__init__.py $(GEN_DIR)/mochi/v1/__init__.py $(GEN_DIR)/py.typed
 	touch $@
 
+# Where `make run` keeps its database; override with MOCHI_DATA_DIR=...
+run: export MOCHI_DATA_DIR ?= $(CURDIR)/data
 run: $(GENERATED)
 	$(BIN)/mochi-grpc
 
