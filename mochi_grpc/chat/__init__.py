@@ -7,6 +7,7 @@ from mochi_grpc.chat.events import (
     TurnDone,
     TurnEvent,
     TurnFailed,
+    TurnStarted,
     WindowUsage,
 )
 from mochi_grpc.chat.locks import SessionLocks
@@ -25,5 +26,6 @@ __all__ = [
     "TurnEvent",
     "TurnFailed",
     "TurnResult",
+    "TurnStarted",
     "WindowUsage",
 ]

@@ -9,6 +9,14 @@ from mochi_grpc.errors import MochiError
 
 
 @dataclass(frozen=True)
+class TurnStarted:
+    """The turn was accepted: the session exists, is free and has something
+    to answer. Errors after this one arrive as TurnFailed."""
+
+    session_id: str
+
+
+@dataclass(frozen=True)
 class ContentDelta:
     content: str
     role: str = "assistant"
@@ -44,4 +52,4 @@ class TurnDone:
     session_id: str
 
 
-TurnEvent = ContentDelta | ThinkingDelta | MessageComplete | TurnFailed | TurnDone
+TurnEvent = TurnStarted | ContentDelta | ThinkingDelta | MessageComplete | TurnFailed | TurnDone

@@ -22,6 +22,7 @@ from mochi_grpc.chat.events import (
     TurnDone,
     TurnEvent,
     TurnFailed,
+    TurnStarted,
     WindowUsage,
 )
 from mochi_grpc.chat.history import to_model_messages
@@ -89,8 +90,8 @@ class ChatEngine:
         interruption_reason: Callable[[], str] = lambda: CANCELLED,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Runs one turn. Errors found before the model is asked (unknown
-        session, nothing to answer, session busy) are raised; later failures
-        end the stream with TurnFailed."""
+        session, nothing to answer, session busy) are raised; then TurnStarted
+        comes, and later failures end the stream with TurnFailed."""
         if self._active_turns >= self._max_turns:
             raise Overloaded("Too many turns are running; try again shortly")
         with self._locks.hold(session_id):
@@ -98,6 +99,7 @@ class ChatEngine:
             self._idle.clear()
             try:
                 plan = await self._plan(session_id, message)
+                yield TurnStarted(session_id)
                 async for event in self._run(plan, think, interruption_reason):
                     yield event
             finally:

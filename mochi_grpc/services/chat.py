@@ -16,15 +16,23 @@ from mochi_grpc.chat import (
     TurnDone,
     TurnEvent,
     TurnFailed,
+    TurnStarted,
 )
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
 
+# Sent as initial metadata once a turn is accepted, so that a caller (such as
+# the HTTP bridge) can tell a refused request from a started stream before the
+# first token, which may take long to come.
+TURN_STARTED = ("mochi-turn", "started")
+
 
 def chat_event(event: TurnEvent) -> pb.ChatEvent:
     match event:
+        case TurnStarted():
+            raise TypeError("TurnStarted travels as initial metadata, not as an event")
         case ContentDelta(content=content, role=role):
             return pb.ChatEvent(content_delta=pb.ContentDelta(content=content, role=role))
         case ThinkingDelta(content=content):
@@ -95,4 +103,7 @@ class ChatService(pb_grpc.ChatServiceServicer):
         )
         async with aclosing(turn) as events:
             async for event in events:
-                await context.write(chat_event(event))
+                if isinstance(event, TurnStarted):
+                    await context.send_initial_metadata((TURN_STARTED,))
+                else:
+                    await context.write(chat_event(event))

@@ -274,3 +274,25 @@ async def test_unary_chat_failure_is_an_rpc_status(
     info = error_info(caught.value)
     assert (info.code, info.reason) == (grpc.StatusCode.UNAVAILABLE, "OLLAMA_ERROR")
     assert await _messages(sessions, session_id) == []
+
+
+async def test_accepted_turn_announces_itself_before_the_first_token(
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions)
+    fake_ollama.script(Reply(content=["late"], first_chunk_delay=60))
+    call = chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
+
+    metadata = await call.initial_metadata()
+
+    assert ("mochi-turn", "started") in list(metadata or ())
+    call.cancel()
+
+
+async def test_refused_turn_has_no_start_announcement(chat: ChatStub) -> None:
+    call = chat.ChatStream(cpb.ChatStreamRequest(session_id="0000000000", message="Q"))
+
+    metadata = await call.initial_metadata()
+
+    assert ("mochi-turn", "started") not in list(metadata or ())
+    assert await call.code() == grpc.StatusCode.NOT_FOUND
