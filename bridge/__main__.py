@@ -1,0 +1,3 @@
+from bridge.server import main
+
+main()

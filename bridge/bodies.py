@@ -1,0 +1,90 @@
+"""Request bodies: read with a size limit, parsed as JSON, validated.
+
+Unknown fields are ignored, as clients of the SPEC expect; wrong types and
+missing fields are a 422 VALIDATION_ERROR that names them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from starlette.requests import Request
+
+from bridge.errors import ApiError
+
+Policy = Literal["always_confirm", "never_confirm"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ToolSettingsBody(Body):
+    tools: list[StrictStr] = Field(default_factory=list)
+    execution_policy: Policy = "always_confirm"
+    tool_policies: dict[str, Policy] = Field(default_factory=dict)
+
+
+class AgentSettingsBody(Body):
+    enabled_agents: list[StrictStr] = Field(default_factory=list)
+
+
+class CreateSessionBody(Body):
+    model: StrictStr = Field(min_length=1)
+    system_prompt: StrictStr | None = None
+    system_prompt_source_file: StrictStr | None = None
+    tool_settings: ToolSettingsBody | None = None
+    agent_settings: AgentSettingsBody | None = None
+
+
+class UpdateSessionBody(Body):
+    model: StrictStr | None = Field(default=None, min_length=1)
+    tool_settings: ToolSettingsBody | None = None
+    agent_settings: AgentSettingsBody | None = None
+
+
+class EditMessageBody(Body):
+    content: StrictStr
+
+
+class ChatBody(Body):
+    message: StrictStr | None = None
+    think: StrictBool = False
+
+
+B = TypeVar("B", bound=Body)
+
+
+async def read_body(request: Request, model: type[B], limit: int) -> B:
+    """The validated body; 413 when it is larger than `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise _too_large(limit)
+    try:
+        data: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError("VALIDATION_ERROR", f"The body is not valid JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = problems[0]
+        raise ApiError(
+            "VALIDATION_ERROR",
+            f"Invalid request body: {first['field']}: {first['message']}",
+            {"errors": problems},
+        ) from exc
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError("PAYLOAD_TOO_LARGE", f"The body is larger than {limit} bytes", {"limit": limit})

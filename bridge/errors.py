@@ -1,0 +1,129 @@
+"""gRPC status to HTTP error, in one place.
+
+Every error body is {"error": {"code", "message", "details"}}; the code is the
+google.rpc.ErrorInfo reason the server sent, or one derived from the status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    "SESSION_NOT_FOUND": 404,
+    "MODEL_NOT_FOUND": 404,
+    "PROMPT_NOT_FOUND": 404,
+    "TOOL_NOT_FOUND": 404,
+    "AGENT_NOT_FOUND": 404,
+    "CONFIRMATION_NOT_FOUND": 404,
+    "NO_SYSTEM_PROMPT": 404,
+    "NOT_FOUND": 404,
+    "AGENT_INVALID": 422,
+    "VALIDATION_ERROR": 422,
+    "INVALID_MESSAGE_INDEX": 400,
+    "EMPTY_HISTORY": 400,
+    "CONFIRMATION_REQUIRES_STREAMING": 400,
+    "PROMPT_EXISTS": 409,
+    "SESSION_BUSY": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "METHOD_NOT_ALLOWED": 405,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "TOOL_EXECUTION_DENIED": 403,
+    "OLLAMA_UNREACHABLE": 502,
+    "OLLAMA_ERROR": 502,
+    "TOOL_EXECUTION_FAILED": 500,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
+    "GATEWAY_TIMEOUT": 504,
+}
+
+# When the server sent no reason (e.g. it could not be reached at all).
+_FALLBACK = {
+    grpc.StatusCode.UNAVAILABLE: "SERVICE_UNAVAILABLE",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "GATEWAY_TIMEOUT",
+    grpc.StatusCode.NOT_FOUND: "NOT_FOUND",
+    grpc.StatusCode.INVALID_ARGUMENT: "VALIDATION_ERROR",
+    grpc.StatusCode.UNAUTHENTICATED: "UNAUTHENTICATED",
+    grpc.StatusCode.PERMISSION_DENIED: "PERMISSION_DENIED",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """An error answered with the SPEC's body."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    @property
+    def status(self) -> int:
+        return HTTP_STATUS.get(self.code, 500)
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.body()}, status_code=self.status)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
+    """The HTTP error of a failed gRPC call."""
+    raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
+    if isinstance(raw, bytes):
+        status = status_pb2.Status.FromString(raw)
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                return ApiError(info.reason, status.message, dict(info.metadata))
+    code = _FALLBACK.get(exc.code(), "INTERNAL_ERROR")
+    if code == "SERVICE_UNAVAILABLE" and exc.code() is grpc.StatusCode.UNAVAILABLE:
+        return ApiError(
+            code, "The mochi-grpc server cannot be reached", {"grpc_status": "UNAVAILABLE"}
+        )
+    return ApiError(code, exc.details() or code, {"grpc_status": exc.code().name})
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def rpc_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return from_rpc_error(exc).response()
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = ApiError("NOT_FOUND", f"No route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = ApiError(
+            "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {request.url.path}"
+        )
+    else:
+        error = ApiError(
+            "INTERNAL_ERROR" if exc.status_code >= 500 else "VALIDATION_ERROR", str(exc.detail)
+        )
+        return JSONResponse(
+            {"error": error.body()}, status_code=exc.status_code, headers=exc.headers
+        )
+    return JSONResponse({"error": error.body()}, status_code=error.status, headers=exc.headers)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ApiError("INTERNAL_ERROR", "Internal error").response()

@@ -1,0 +1,181 @@
+"""mochi.v1 messages to the SPEC's JSON shapes (snake_case, nulls kept)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as chat_pb
+from mochi_grpc._gen.mochi.v1 import model_service_pb2 as model_pb
+from mochi_grpc._gen.mochi.v1 import session_pb2 as pb
+from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
+
+Json = dict[str, Any]
+
+
+def enum_name(value: str, prefix: str) -> str:
+    """ROLE_ASSISTANT -> assistant; CONTEXT_WINDOW_REASON_NO_ADJUSTMENT -> no_adjustment."""
+    return value.removeprefix(prefix).lower()
+
+
+def role(value: pb.Role.ValueType) -> str:
+    return enum_name(pb.Role.Name(value), "ROLE_")
+
+
+def policy(value: pb.ExecutionPolicy.ValueType) -> str:
+    if value == pb.EXECUTION_POLICY_UNSPECIFIED:
+        return "always_confirm"
+    return enum_name(pb.ExecutionPolicy.Name(value), "EXECUTION_POLICY_")
+
+
+def policy_value(name: str) -> pb.ExecutionPolicy.ValueType:
+    return pb.ExecutionPolicy.Value("EXECUTION_POLICY_" + name.upper())
+
+
+def reason(value: pb.ContextWindowReason.ValueType) -> str:
+    return enum_name(pb.ContextWindowReason.Name(value), "CONTEXT_WINDOW_REASON_")
+
+
+def timestamp(value: timestamp_pb2.Timestamp) -> str:
+    """UTC ISO 8601 with microseconds and Z."""
+    return value.ToDatetime().isoformat(timespec="microseconds") + "Z"
+
+
+def struct(value: struct_pb2.Struct) -> Json:
+    return json_format.MessageToDict(value)
+
+
+def _opt(message: Any, field: str) -> Any:
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def tool_settings(s: pb.ToolSettings) -> Json:
+    return {
+        "tools": list(s.tools),
+        "execution_policy": policy(s.execution_policy),
+        "tool_policies": {k: policy(v) for k, v in s.tool_policies.items()},
+    }
+
+
+def agent_settings(s: pb.AgentSettings) -> Json:
+    return {"enabled_agents": list(s.enabled_agents)}
+
+
+def summary(s: pb.Session | session_pb.GetSessionStatusResponse) -> Json | None:
+    if not s.HasField("summary"):
+        return None
+    return {"summary": s.summary.summary, "topics": list(s.summary.topics)}
+
+
+def session(s: pb.Session) -> Json:
+    return {
+        "session_id": s.session_id,
+        "model": s.model,
+        "created_at": timestamp(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+        "message_count": s.message_count,
+        "tool_settings": tool_settings(s.tool_settings),
+        "agent_settings": agent_settings(s.agent_settings),
+    }
+
+
+def session_list_item(s: pb.Session) -> Json:
+    return {
+        "session_id": s.session_id,
+        "model": s.model,
+        "created_at": timestamp(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+        "message_count": s.message_count,
+        "summary": summary(s),
+        "preview": s.preview,
+    }
+
+
+def tool_calls(calls: Any) -> list[Json] | None:
+    if not calls:
+        return None
+    return [{"function": {"name": c.name, "arguments": struct(c.arguments)}} for c in calls]
+
+
+def message(m: pb.Message) -> Json:
+    return {
+        "role": role(m.role),
+        "content": m.content,
+        "thinking": _opt(m, "thinking"),
+        "message_id": m.message_id,
+        "timestamp": timestamp(m.timestamp),
+        "model": _opt(m, "model"),
+        "eval_count": _opt(m, "eval_count"),
+        "prompt_eval_count": _opt(m, "prompt_eval_count"),
+        "tool_calls": tool_calls(m.tool_calls),
+        "source_file": _opt(m, "source_file"),
+        "tool_name": _opt(m, "tool_name"),
+        "partial_reason": _opt(m, "partial_reason"),
+    }
+
+
+def window_usage(u: pb.ContextWindowUsage) -> Json:
+    return {
+        "current_window": u.current_window,
+        "usage_tokens": u.usage_tokens,
+        "reason": reason(u.reason),
+    }
+
+
+def model(m: model_pb.Model) -> Json:
+    return {
+        "name": m.name,
+        "size_mb": m.size_mb,
+        "format": m.format,
+        "family": m.family,
+        "parameter_size": m.parameter_size,
+        "quantization_level": m.quantization_level,
+        "capabilities": list(m.capabilities),
+        "context_length": m.context_length,
+    }
+
+
+def session_status(s: session_pb.GetSessionStatusResponse) -> Json:
+    window = s.context_window
+    return {
+        "session_id": s.session_id,
+        "model": s.model,
+        "message_count": s.message_count,
+        "context_window": {
+            "dynamic_enabled": window.dynamic_enabled,
+            "current_window": window.current_window,
+            "model_max_context": _opt(window, "model_max_context"),
+            "last_adjustment_reason": reason(window.last_adjustment_reason),
+            "manual_override": window.manual_override,
+        },
+        "tools_enabled": s.tools_enabled,
+        "active_tools": list(s.active_tools),
+        "execution_policy": policy(s.execution_policy),
+        "agents_enabled": s.agents_enabled,
+        "enabled_agents": list(s.enabled_agents),
+        "system_prompt_file": _opt(s, "system_prompt_file"),
+        "summary": summary(s),
+        "summary_model": _opt(s, "summary_model"),
+    }
+
+
+def chat_response(r: chat_pb.ChatResponse) -> Json:
+    return {
+        "session_id": r.session_id,
+        "message": message(r.message),
+        "tool_calls_executed": [
+            {"name": t.name, "arguments": struct(t.arguments), "success": t.success}
+            for t in r.tool_calls_executed
+        ],
+        "context_window": window_usage(r.context_window),
+    }
+
+
+def plain_fields(m: Any) -> Json:
+    """Every field of a message of scalars and Structs, under its proto name."""
+    result: Json = {}
+    for field in m.DESCRIPTOR.fields:
+        value = getattr(m, field.name)
+        result[field.name] = struct(value) if isinstance(value, struct_pb2.Struct) else value
+    return result

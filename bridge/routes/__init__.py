@@ -1,0 +1,1 @@
+"""The REST + SSE endpoints, one module per resource."""
