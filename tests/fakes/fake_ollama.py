@@ -11,7 +11,6 @@ with what happened to it, most importantly whether the caller hung up early.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import json
@@ -23,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.embedded import EmbeddedServer
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -46,10 +46,6 @@ NDJSON: Final = "application/x-ndjson"
 MODIFIED_AT: Final = "2025-01-01T00:00:00Z"
 # Nominal model load time reported in the final chunk; the model is "always loaded".
 LOAD_DURATION_NS: Final = 1_000_000
-# How long shutdown lets in-flight handlers finish before cancelling them.
-SHUTDOWN_GRACE_S: Final = 2.0
-# How long stop() waits for uvicorn before cancelling it outright.
-STOP_TIMEOUT_S: Final = 5.0
 
 JsonObject = dict[str, Any]
 
@@ -544,57 +540,6 @@ class _ChatResponse(Response):
         await self._run.execute(receive, send)
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server living inside the caller's event loop.
-
-    It leaves signal handling to the host (pytest, asyncio.run), reports
-    readiness through an event, and leaves its main loop as soon as asked
-    instead of polling every 100 ms.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-        self.exit_requested = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[Any] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-    async def shutdown(self, sockets: list[Any] | None = None) -> None:
-        """uvicorn's shutdown without its fixed 100 ms grace sleep.
-
-        By now the fake has ended its streams, so waiting for the in-flight
-        handlers themselves is enough, and it saves that sleep on every test.
-        """
-        for server in self.servers:
-            server.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()
-        pending = set(self.server_state.tasks)
-        if pending:
-            _, stuck = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
-            for task in stuck:
-                task.cancel()
-            if stuck:
-                await asyncio.wait(stuck)
-        for server in self.servers:
-            await server.wait_closed()
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)  # sets the default headers (date) once
-        await self.exit_requested.wait()
-
-    def request_exit(self) -> None:
-        """Begin uvicorn's normal shutdown."""
-        self.should_exit = True
-        self.exit_requested.set()
-
-
 class FakeOllama:
     """An Ollama stand-in on 127.0.0.1 for tests and manual runs.
 
@@ -613,8 +558,7 @@ class FakeOllama:
         self._replies: deque[Reply] = deque()
         self._signal = _Signal()
         self._streams = _OpenStreams()
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: EmbeddedServer | None = None
         self.url = ""
         self.requests: list[RecordedChat] = []
         self.default_reply: Callable[[JsonObject], Reply] = echo_reply
@@ -646,73 +590,26 @@ class FakeOllama:
 
     async def start(self) -> FakeOllama:
         """Bind and serve in the current event loop; return once connections are accepted."""
-        if self._task is not None:
+        if self._server is not None:
             raise RuntimeError("FakeOllama is already running")
         self._streams.reopen()
-        server = _EmbeddedServer(self._config())
-        task = asyncio.create_task(self._serve(server), name="fake-ollama")
-        ready = asyncio.ensure_future(server.ready.wait())
-        try:
-            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        finally:
-            ready.cancel()
-        if not server.ready.is_set():
-            task.result()  # raises the startup error
-            raise RuntimeError("fake Ollama exited during startup")
-        self._server, self._task = server, task
-        port = int(server.servers[0].sockets[0].getsockname()[1])
-        self.url = f"http://{self._host}:{port}"
+        self._server = await EmbeddedServer.start(self._app, host=self._host, port=self._port)
+        self.url = self._server.url
         return self
 
     async def stop(self) -> None:
         """Shut down promptly even with streams hanging; safe to call twice."""
-        server, task = self._server, self._task
-        if server is None or task is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._server = self._task = None
         self._streams.close_all()
-        server.request_exit()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await server.stop()
 
     async def __aenter__(self) -> FakeOllama:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-    def _config(self) -> uvicorn.Config:
-        """Quiet, single-protocol settings: no access log, no lifespan, no websockets."""
-        return uvicorn.Config(
-            self._app,
-            host=self._host,
-            port=self._port,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
-
-    @staticmethod
-    async def _serve(server: _EmbeddedServer) -> None:
-        """Run uvicorn, turning its SystemExit on bind failure into an ordinary error.
-
-        A SystemExit escaping a task would tear down the whole event loop.
-        """
-        try:
-            await server.serve()
-        except SystemExit as exc:
-            raise RuntimeError(f"fake Ollama could not start (exit code {exc.code})") from None
 
     # -- observation -------------------------------------------------------
 

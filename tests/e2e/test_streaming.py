@@ -1,0 +1,110 @@
+"""The SSE wire: headers, framing, one event per chunk as it comes, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from mochi_grpc.server import RunningServer
+from tests.fakes import FakeOllama, Reply
+
+MODEL = "llama3.2:latest"
+GUARD = 5.0  # seconds; only stops a broken test from hanging
+
+
+async def _session(http: httpx.AsyncClient) -> str:
+    session_id: str = (await http.post("/sessions", json={"model": MODEL})).json()["session_id"]
+    return session_id
+
+
+async def test_stream_headers_tell_proxies_not_to_buffer(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(http)
+
+    async with http.stream("POST", f"/chat/{session_id}/stream", json={"message": "hi"}) as r:
+        raw = (await r.aread()).decode()
+
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["x-accel-buffering"] == "no"
+    assert r.headers["cache-control"] == "no-store"
+    assert "content-encoding" not in r.headers
+    first = raw.split("\r\n\r\n")[0]
+    assert first == 'event: content_delta\r\ndata: {"content":"You ","role":"assistant"}'
+
+
+async def test_each_token_arrives_before_the_next_is_generated(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama
+) -> None:
+    """The fake sends one chunk and then holds its stream open: the event
+    arrives only if nothing on the path waits for more before sending."""
+    session_id = await _session(http)
+    fake_ollama.script(Reply(content=["one", " two", " three"], hang_after=1))
+
+    async with aconnect_sse(
+        http, "POST", f"/chat/{session_id}/stream", json={"message": "go"}
+    ) as source:
+        events = source.aiter_sse()
+        first = await asyncio.wait_for(anext(events), GUARD)
+
+    assert (first.event, first.json()) == ("content_delta", {"content": "one", "role": "assistant"})
+
+
+async def test_closing_the_connection_stops_ollama_and_keeps_the_partial_reply(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama, server: RunningServer
+) -> None:
+    session_id = await _session(http)
+    fake_ollama.script(Reply(content=["Half", " of", " it", " never"], hang_after=3))
+
+    async with aconnect_sse(
+        http, "POST", f"/chat/{session_id}/stream", json={"message": "go"}
+    ) as source:
+        events = source.aiter_sse()
+        for _ in range(3):
+            assert (await asyncio.wait_for(anext(events), GUARD)).event == "content_delta"
+    # Leaving the block closed the HTTP connection.
+
+    rec = fake_ollama.requests[0]
+    await asyncio.wait_for(rec.disconnected.wait(), GUARD)
+    assert not rec.completed
+    await asyncio.wait_for(server.engine.drain(), GUARD)
+    messages = (await http.get(f"/sessions/{session_id}/messages")).json()["messages"]
+    assert [(m["role"], m["content"], m["partial_reason"]) for m in messages] == [
+        ("user", "go", None),
+        ("assistant", "Half of it", "cancelled"),
+    ]
+
+
+async def test_closing_before_the_first_token_stops_ollama(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama, server: RunningServer
+) -> None:
+    session_id = await _session(http)
+    fake_ollama.script(Reply(content=["late"], first_chunk_delay=60))
+
+    async with http.stream("POST", f"/chat/{session_id}/stream", json={"message": "go"}) as r:
+        assert r.status_code == 200  # headers arrive before any token
+        rec = await asyncio.wait_for(fake_ollama.wait_for_request(), GUARD)
+
+    await asyncio.wait_for(rec.disconnected.wait(), GUARD)
+    await asyncio.wait_for(server.engine.drain(), GUARD)
+    messages = (await http.get(f"/sessions/{session_id}/messages")).json()["messages"]
+    assert [m["role"] for m in messages] == ["user"]
+
+
+async def test_abandoned_non_streaming_chat_stops_ollama(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama, server: RunningServer
+) -> None:
+    session_id = await _session(http)
+    fake_ollama.script(Reply(content=["never", " done"], hang_after=1))
+
+    request = asyncio.create_task(http.post(f"/chat/{session_id}", json={"message": "go"}))
+    rec = await asyncio.wait_for(fake_ollama.wait_for_request(), GUARD)
+    await asyncio.wait_for(fake_ollama.wait_for_chunks(rec, 1), GUARD)
+    request.cancel()
+
+    await asyncio.wait_for(rec.disconnected.wait(), GUARD)
+    await asyncio.wait_for(server.engine.drain(), GUARD)
+    messages = (await http.get(f"/sessions/{session_id}/messages")).json()["messages"]
+    assert (messages[-1]["content"], messages[-1]["partial_reason"]) == ("never", "cancelled")
