@@ -1,4 +1,5 @@
-# mochi-grpc: `make run` starts the service, `make test` runs every check.
+# mochi-grpc: `make run` starts the service (gRPC server and HTTP bridge),
+# `make test` runs every check.
 # Both install what they need into .venv first.
 
 PYTHON ?= python3
@@ -39,7 +40,7 @@ $(GENERATED): $(INSTALLED) $(PROTOS)
 # Where `make run` keeps its database; override with MOCHI_DATA_DIR=...
 run: export MOCHI_DATA_DIR ?= $(CURDIR)/data
 run: $(GENERATED)
-	$(BIN)/mochi-grpc
+	scripts/run.sh $(BIN)
 
 lint: $(GENERATED)
 	$(BIN)/ruff check .
