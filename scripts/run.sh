@@ -10,11 +10,13 @@ server=$!
 "$bin/mochi-bridge" &
 bridge=$!
 
+asked_to_stop=""
 stop() { kill -TERM "$server" "$bridge" 2>/dev/null; }
-trap stop INT TERM
+trap 'asked_to_stop=1; stop' INT TERM
 
 wait -n "$server" "$bridge"
 status=$?
 stop
 wait
+[ -n "$asked_to_stop" ] && exit 0
 exit "$status"
