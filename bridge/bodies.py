@@ -74,15 +74,12 @@ async def read_body(request: Request, model: type[B], limit: int) -> B:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        first = problems[0]
+        problems = [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
+        listed = "; ".join(f"{field}: {message}" for field, message in problems)
         raise ApiError(
             "VALIDATION_ERROR",
-            f"Invalid request body: {first['field']}: {first['message']}",
-            {"errors": problems},
+            f"Invalid request body: {listed}",
+            {"field": problems[0][0]},
         ) from exc
 
 

@@ -65,7 +65,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.details: dict[str, Any] = details or {}
+        # Strings only, like the details the server sends.
+        self.details: dict[str, str] = {k: str(v) for k, v in (details or {}).items()}
 
     @property
     def status(self) -> int:

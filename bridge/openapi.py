@@ -1,17 +1,883 @@
-"""The OpenAPI 3.1 document of the bridge."""
+"""The OpenAPI 3.1 document of the bridge.
+
+Request schemas are generated from the pydantic bodies the routes validate
+with, and the HTTP status of every error code comes from bridge.errors, so
+neither can drift from what the bridge does. Response and event schemas
+mirror bridge.payloads and bridge.sse; the end-to-end tests check them
+against live responses.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from bridge import bodies
 from bridge.config import VERSION
+from bridge.errors import HTTP_STATUS
+from bridge.routes.sessions import MAX_PAGE_SIZE
+
+Json = dict[str, Any]
+
+# bridge.app mounts the routes here; it cannot be imported from this module,
+# which its routes import. The end-to-end tests compare the two.
+PREFIX = "/api/v1"
+REF = "#/components/schemas/{model}"
+
+# -- schema helpers -----------------------------------------------------------
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": REF.format(model=name)}
+
+
+def _obj(description: str, **properties: Json) -> Json:
+    """An object whose keys are all present: the bridge writes every key, null or not."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+def _str(description: str, **extra: Any) -> Json:
+    return {"type": "string", "description": description, **extra}
+
+
+def _int(description: str, **extra: Any) -> Json:
+    return {"type": "integer", "format": "int32", "description": description, **extra}
+
+
+def _bool(description: str) -> Json:
+    return {"type": "boolean", "description": description}
+
+
+def _count(description: str) -> Json:
+    return _int(description, minimum=0)
+
+
+def _nullable(schema: Json) -> Json:
+    """The JSON Schema 2020-12 spelling: null joins the type list."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _nullable_ref(name: str, description: str) -> Json:
+    return {"description": description, "oneOf": [_ref(name), {"type": "null"}]}
+
+
+def _list(items: Json, description: str) -> Json:
+    return {"type": "array", "description": description, "items": items}
+
+
+def _strings(description: str) -> Json:
+    return _list({"type": "string"}, description)
+
+
+def _json_object(description: str) -> Json:
+    return {"type": "object", "description": description}
+
+
+def _timestamp(description: str) -> Json:
+    return _str(description + " (UTC, RFC 3339 with microseconds).", format="date-time")
+
+
+# -- response bodies ----------------------------------------------------------
+
+
+def _health_schemas() -> Json:
+    return {
+        "Health": _obj(
+            "The bridge and the gRPC server answer; says whether Ollama does.",
+            status=_str("Always ok.", const="ok"),
+            version=_str("Version of the gRPC server."),
+            ollama_connected=_bool("Whether the gRPC server reaches Ollama right now."),
+            ollama_host=_str("The Ollama base URL the gRPC server uses."),
+        ),
+    }
+
+
+def _model_schemas() -> Json:
+    return {
+        "Model": _obj(
+            "A chat-capable model Ollama serves.",
+            name=_str("The exact name, e.g. llama3.2:latest."),
+            size_mb={
+                "type": "number",
+                "minimum": 0,
+                "description": "Size on disk in MiB; 0 when unknown.",
+            },
+            format=_str("File format, e.g. gguf; unknown when not reported."),
+            family=_str("Model family, e.g. llama; unknown when not reported."),
+            parameter_size=_str("Parameter count, e.g. 3.2B; unknown when not reported."),
+            quantization_level=_str("Quantization, e.g. Q4_K_M; unknown when not reported."),
+            capabilities=_strings("What it can do, e.g. completion, tools, thinking."),
+            context_length=_int("Context length in tokens (2048 when not reported)."),
+        ),
+        "ModelList": _obj(
+            "The chat-capable models.",
+            models=_list(_ref("Model"), "The models."),
+        ),
+    }
+
+
+def _settings_schemas() -> Json:
+    return {
+        "ExecutionPolicy": {
+            "type": "string",
+            "enum": ["always_confirm", "never_confirm"],
+            "description": "Whether a tool call waits for a person's confirmation.",
+        },
+        "ToolSettings": _obj(
+            "The tools of a session.",
+            tools=_strings("Names of the tools offered to the model."),
+            execution_policy=_ref("ExecutionPolicy"),
+            tool_policies={
+                "type": "object",
+                "description": "Per-tool policies overriding execution_policy, by tool name.",
+                "additionalProperties": _ref("ExecutionPolicy"),
+            },
+        ),
+        "AgentSettings": _obj(
+            "The agents of a session.",
+            enabled_agents=_strings("Names of the agents the model may delegate to."),
+        ),
+        "Summary": _obj(
+            "A short summary of a conversation.",
+            summary=_str("Two to five sentences."),
+            topics=_strings("The topics talked about."),
+        ),
+    }
+
+
+def _session_fields() -> Json:
+    return {
+        "session_id": _str("10 lower-case hex characters."),
+        "model": _str("The model that answers in this session."),
+        "created_at": _timestamp("When the session was created"),
+        "updated_at": _timestamp("Refreshed on every change to the session or its messages"),
+        "message_count": _count("Number of messages, the system prompt included."),
+    }
+
+
+def _session_schemas() -> Json:
+    return {
+        "Session": _obj(
+            "A persistent conversation with one model.",
+            **_session_fields(),
+            tool_settings=_ref("ToolSettings"),
+            agent_settings=_ref("AgentSettings"),
+        ),
+        "SessionWithMessages": {
+            "description": "A session with its whole history.",
+            "allOf": [
+                _ref("Session"),
+                _obj("The history.", messages=_list(_ref("Message"), "Every message, in order.")),
+            ],
+        },
+        "SessionListItem": _obj(
+            "A session as listed.",
+            **_session_fields(),
+            summary=_nullable_ref("Summary", "The summary, when one was made."),
+            preview=_str("The first user message, cut to 100 characters; empty if none."),
+        ),
+        "SessionList": _obj(
+            "A page of sessions, most recently updated first.",
+            sessions=_list(_ref("SessionListItem"), "The sessions of this page."),
+            next_page_token=_nullable(_str("page_token of the next page; null on the last.")),
+        ),
+    }
+
+
+def _message_schemas() -> Json:
+    return {
+        "Role": {
+            "type": "string",
+            "enum": ["system", "user", "assistant", "tool"],
+            "description": "Who wrote a message; the system prompt is only ever message 0.",
+        },
+        "ToolCall": _obj(
+            "A tool call the model asked for, in Ollama's shape.",
+            function=_obj(
+                "The called function.",
+                name=_str("The tool's function name."),
+                arguments=_json_object("The arguments."),
+            ),
+        ),
+        "Message": _obj(
+            "One message of a session's history.",
+            role=_ref("Role"),
+            content=_str("The text (may be empty for a reply that only calls tools)."),
+            thinking=_nullable(_str("Assistant: the model's reasoning, when it thought.")),
+            message_id=_str("10 lower-case hex characters."),
+            timestamp=_timestamp("When the message was stored or last edited"),
+            model=_nullable(_str("Assistant: the model that wrote the reply.")),
+            eval_count=_nullable(_int("Assistant: tokens generated, as Ollama reported.")),
+            prompt_eval_count=_nullable(_int("Assistant: prompt tokens read.")),
+            tool_calls={
+                "type": ["array", "null"],
+                "description": "Assistant: the tools the model called; null when none.",
+                "items": _ref("ToolCall"),
+            },
+            source_file=_nullable(_str("System: the prompt file the text came from.")),
+            tool_name=_nullable(_str("Tool: the tool whose result this is.")),
+            partial_reason=_nullable(
+                _str(
+                    "Assistant replies cut short: cancelled, deadline_exceeded,"
+                    " ollama_error or shutdown; null for a whole reply."
+                )
+            ),
+        ),
+        "MessageList": _obj(
+            "A page of a session's messages, in order.",
+            messages=_list(_ref("Message"), "The messages of this page."),
+            next_page_token=_nullable(_str("page_token of the next page; null on the last.")),
+        ),
+        "EditedMessage": _obj(
+            "The edited message; every later message is gone.",
+            message=_ref("Message"),
+            message_count=_count("Messages left in the session."),
+        ),
+    }
+
+
+def _window_schemas() -> Json:
+    return {
+        "ContextWindowReason": {
+            "type": "string",
+            "enum": [
+                "unspecified",
+                "initial_setup",
+                "usage_threshold",
+                "model_change",
+                "no_adjustment",
+                "manual_override",
+            ],
+            "description": "Why the context window has its current size.",
+        },
+        "ContextWindowUsage": _obj(
+            "The context window after a turn.",
+            current_window=_int("The window in tokens."),
+            usage_tokens=_int("Tokens the last model round used."),
+            reason=_ref("ContextWindowReason"),
+        ),
+        "ContextWindowStatus": _obj(
+            "The context window of a session.",
+            dynamic_enabled=_bool("Whether the window follows usage."),
+            current_window=_int("The window in tokens."),
+            model_max_context=_nullable(
+                _int("The model's own context length; null when Ollama cannot tell.")
+            ),
+            last_adjustment_reason=_ref("ContextWindowReason"),
+            manual_override=_bool("True while the window is fixed by hand."),
+        ),
+        "SessionStatus": _obj(
+            "A session's context window, tools, agents and system prompt.",
+            session_id=_str("The session's id."),
+            model=_str("The session's model."),
+            message_count=_count("Number of messages."),
+            context_window=_ref("ContextWindowStatus"),
+            tools_enabled=_bool("Whether any tool is enabled."),
+            active_tools=_strings("The enabled tools."),
+            execution_policy=_ref("ExecutionPolicy"),
+            agents_enabled=_bool("Whether any agent is enabled."),
+            enabled_agents=_strings("The enabled agents."),
+            system_prompt_file=_nullable(_str("The prompt file of the system prompt, if any.")),
+            summary=_nullable_ref("Summary", "The summary, when one was made."),
+            summary_model=_nullable(_str("The model that wrote the summary.")),
+        ),
+    }
+
+
+def _chat_schemas() -> Json:
+    return {
+        "ExecutedToolCall": _obj(
+            "A tool call that ran during the turn.",
+            name=_str("The tool's name."),
+            arguments=_json_object("The arguments it was called with."),
+            success=_bool("Whether it returned without error."),
+        ),
+        "ChatResponse": _obj(
+            "The outcome of a whole turn.",
+            session_id=_str("The session's id."),
+            message=_ref("Message"),
+            tool_calls_executed=_list(_ref("ExecutedToolCall"), "Every tool call the turn ran."),
+            context_window=_ref("ContextWindowUsage"),
+        ),
+    }
+
+
+def _error_schemas() -> Json:
+    return {
+        "ErrorBody": _obj(
+            "Every error the bridge answers.",
+            error=_obj(
+                "What went wrong.",
+                code=_str(
+                    "Machine-readable code, e.g. SESSION_NOT_FOUND.", examples=["EMPTY_HISTORY"]
+                ),
+                message=_str("What went wrong, for people."),
+                details=_json_object(
+                    "More about it, e.g. {session_id}, {field}, {limit} or {errors: [...]}."
+                ),
+            ),
+        ),
+    }
+
+
+# -- server-sent events -------------------------------------------------------
+
+_CALL_INDEX = _int("0-based position of the call within the turn.")
+_ARGUMENTS = _json_object("The arguments.")
+
+
+def _event_payloads() -> dict[str, tuple[str, Json]]:
+    """SSE event name -> (payload schema name, payload schema), in bridge.sse's order."""
+    return {
+        "content_delta": (
+            "ContentDeltaEvent",
+            _obj(
+                "A piece of the reply's text; concatenated they make the reply.",
+                content=_str("The text."),
+                role=_str("The author, assistant."),
+            ),
+        ),
+        "thinking_delta": (
+            "ThinkingDeltaEvent",
+            _obj("A piece of the model's reasoning (think: true).", content=_str("The text.")),
+        ),
+        "tool_call": (
+            "ToolCallEvent",
+            _obj(
+                "A tool call that runs without confirmation.",
+                tool_name=_str("The tool's name."),
+                arguments=_ARGUMENTS,
+                call_index=_CALL_INDEX,
+                tool_call_id=_str("Id of the call."),
+            ),
+        ),
+        "tool_call_confirmation_required": (
+            "ToolCallConfirmationRequiredEvent",
+            _obj(
+                "A tool call that waits for a person's confirmation.",
+                confirmation_id=_str("Id to confirm or deny the call with."),
+                tool_name=_str("The tool's name."),
+                arguments=_ARGUMENTS,
+                call_index=_CALL_INDEX,
+                tool_call_id=_str("Id of the call."),
+            ),
+        ),
+        "tool_result": (
+            "ToolResultEvent",
+            _obj(
+                "The outcome of a tool call that ran.",
+                tool_name=_str("The tool's name."),
+                success=_bool("Whether the tool returned without error."),
+                result=_str("The result as text (empty on failure)."),
+                error_message=_nullable(_str("What went wrong, on failure.")),
+                error=_nullable(_str("The same as error_message.")),
+                call_index=_CALL_INDEX,
+                tool_call_id=_str("Id of the call."),
+            ),
+        ),
+        "tool_continuation_start": (
+            "ToolContinuationStartEvent",
+            _obj(
+                "The tool results go back to the model for another round.",
+                message=_str("A short note for people."),
+                tool_count=_count("Tool calls run so far in this turn."),
+            ),
+        ),
+        "message_complete": (
+            "MessageCompleteEvent",
+            _obj(
+                "The reply is stored.",
+                message_id=_str("Id of the stored assistant message."),
+                model=_str("The model that answered."),
+                eval_count=_nullable(_int("Tokens generated; null when Ollama did not say.")),
+                prompt_eval_count=_nullable(_int("Prompt tokens; null when Ollama did not say.")),
+                context_window=_ref("ContextWindowUsage"),
+            ),
+        ),
+        "error": (
+            "ErrorEvent",
+            _obj(
+                "The turn failed; the stream ends after this event.",
+                code=_str("Machine-readable code, e.g. OLLAMA_ERROR."),
+                message=_str("What went wrong, for people."),
+                details=_json_object("More about it."),
+            ),
+        ),
+        "done": (
+            "DoneEvent",
+            _obj(
+                "The turn is over; the last event of a successful stream.",
+                session_id=_str("The session's id."),
+            ),
+        ),
+        "agent_start": (
+            "AgentStartEvent",
+            _obj(
+                "An agent starts working on a delegated task.",
+                agent_name=_str("The agent's name."),
+                instruction=_str("The task it was given."),
+            ),
+        ),
+        "agent_planning": (
+            "AgentPlanningEvent",
+            _obj("A piece of an agent's plan.", content=_str("The text.")),
+        ),
+        "agent_execution": (
+            "AgentExecutionEvent",
+            _obj("A piece of an agent's work.", content=_str("The text.")),
+        ),
+        "agent_tool_call": (
+            "AgentToolCallEvent",
+            _obj(
+                "An agent calls one of its tools.",
+                agent_name=_str("The agent's name."),
+                tool_name=_str("The tool's name."),
+                arguments=_ARGUMENTS,
+            ),
+        ),
+        "agent_tool_result": (
+            "AgentToolResultEvent",
+            _obj(
+                "The outcome of an agent's tool call.",
+                agent_name=_str("The agent's name."),
+                tool_name=_str("The tool's name."),
+                success=_bool("Whether the tool returned without error."),
+                result=_str("The result as text."),
+            ),
+        ),
+        "agent_complete": (
+            "AgentCompleteEvent",
+            _obj(
+                "An agent finished; its output goes back to the model.",
+                agent_name=_str("The agent's name."),
+                session_id=_str("The agent's own session."),
+                output=_str("What the agent produced."),
+            ),
+        ),
+    }
+
+
+def _sse_envelope(name: str, payload: str) -> Json:
+    """One event as an SSE parser reads it: its name and its JSON data line."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": _ref(payload),
+            },
+        },
+    }
+
+
+def _event_schemas() -> Json:
+    payloads = _event_payloads()
+    schemas = {schema_name: schema for schema_name, schema in payloads.values()}
+    schemas["ChatStreamEvent"] = {
+        "description": "One server-sent event of a streamed turn; data is JSON.",
+        "oneOf": [
+            _sse_envelope(event, schema_name) for event, (schema_name, _) in payloads.items()
+        ],
+    }
+    return schemas
+
+
+STREAM_DESCRIPTION = """\
+The turn's events as Server-Sent Events, sent as they happen. Each event has
+a name (`event:`) and one line of JSON (`data:`) described by the schema
+named in `x-sse-events`.
+
+A successful turn sends `thinking_delta` events (only with `think: true`),
+then `content_delta` events, then `message_complete` and `done`. Tool and
+agent events (`tool_call`, `tool_call_confirmation_required`, `tool_result`,
+`tool_continuation_start`, `agent_*`) come between the deltas when the
+session uses tools or agents. A turn that fails once started (e.g.
+OLLAMA_UNREACHABLE, OLLAMA_ERROR, MODEL_NOT_FOUND) ends with an `error`
+event instead of `done`; whatever the model produced is stored. Comment lines
+(`: ping`) keep idle connections open. Closing the connection cancels the
+turn; the partial reply is stored."""
+
+
+# -- errors -------------------------------------------------------------------
+
+_ERROR_MEANINGS = {
+    "SESSION_NOT_FOUND": "no session has this id",
+    "MODEL_NOT_FOUND": "Ollama does not have this model",
+    "INVALID_MESSAGE_INDEX": "the index is out of range or does not name a user message",
+    "EMPTY_HISTORY": "no message was sent and the history has nothing to answer",
+    "SESSION_BUSY": "a turn is running on this session",
+    "PAYLOAD_TOO_LARGE": "the body is larger than details.limit bytes",
+    "VALIDATION_ERROR": (
+        "the body is not JSON or does not match its schema (details.errors lists the"
+        " fields), or a parameter is malformed (details.field names it)"
+    ),
+    "OLLAMA_UNREACHABLE": "Ollama does not answer",
+    "OLLAMA_ERROR": "Ollama answered with an error",
+    "SERVICE_UNAVAILABLE": "the gRPC server cannot be reached or is overloaded",
+    "GATEWAY_TIMEOUT": "the gRPC server did not answer in time",
+    "INTERNAL_ERROR": "an unexpected failure",
+}
+
+# What every route backed by the gRPC server can answer.
+_ALWAYS = ("SERVICE_UNAVAILABLE", "INTERNAL_ERROR")
+_OLLAMA = ("OLLAMA_UNREACHABLE", "OLLAMA_ERROR")
+_BODY = ("PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
+
+
+def _error_responses(codes: Iterable[str]) -> Json:
+    """One response per HTTP status, its codes listed in x-error-codes."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(HTTP_STATUS[code], []).append(code)
+    return {
+        str(status): {
+            "description": "; ".join(f"{c}: {_ERROR_MEANINGS[c]}" for c in listed) + ".",
+            "x-error-codes": listed,
+            "content": {"application/json": {"schema": _ref("ErrorBody")}},
+        }
+        for status, listed in sorted(by_status.items())
+    }
+
+
+# -- operations ---------------------------------------------------------------
+
+
+def _path_param(name: str, schema: Json, description: str) -> Json:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+SESSION_ID = _path_param("session_id", {"type": "string"}, "The session's id.")
+MODEL_NAME = _path_param(
+    "model_name",
+    {"type": "string"},
+    "The model's exact name, e.g. llama3.2:latest; the rest of the path, so it may contain /.",
+)
+MESSAGE_INDEX = _path_param(
+    "message_index",
+    {"type": "integer"},
+    "0-based index over all messages, the system prompt included; must name a user message.",
+)
+PAGE = [
+    {
+        "name": "page_size",
+        "in": "query",
+        "required": False,
+        "description": f"Most items to return, 1 to {MAX_PAGE_SIZE}.",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_PAGE_SIZE,
+            "default": MAX_PAGE_SIZE,
+        },
+    },
+    {
+        "name": "page_token",
+        "in": "query",
+        "required": False,
+        "description": "next_page_token of the previous page; absent for the first page.",
+        "schema": {"type": "string"},
+    },
+]
+
+
+def _json_content(schema: Json) -> Json:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    *,
+    ok: tuple[int, str, Json | None],
+    errors: Iterable[str] = (),
+    parameters: Iterable[Json] = (),
+    body: str | None = None,
+    description: str | None = None,
+) -> Json:
+    """An operation; `ok` is (status, description, its content or None)."""
+    status, ok_description, content = ok
+    success: Json = {"description": ok_description}
+    if content is not None:
+        success["content"] = content
+    operation: Json = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "responses": {str(status): success, **_error_responses(errors)},
+    }
+    if description is not None:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = list(parameters)
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "description": "A JSON object; unknown keys are ignored.",
+            "content": _json_content(_ref(body)),
+        }
+    return operation
+
+
+def _json_ok(status: int, description: str, schema: str) -> tuple[int, str, Json]:
+    return status, description, _json_content(_ref(schema))
+
+
+def _meta_paths() -> Json:
+    return {
+        f"{PREFIX}/health": {
+            "get": _operation(
+                "getHealth",
+                "Whether the bridge, the gRPC server and Ollama answer",
+                "health",
+                ok=_json_ok(200, "The gRPC server answers.", "Health"),
+                errors=(*_ALWAYS, "GATEWAY_TIMEOUT"),
+            )
+        },
+        f"{PREFIX}/openapi.json": {
+            "get": _operation(
+                "getOpenApi",
+                "This document",
+                "meta",
+                ok=(200, "The OpenAPI document.", _json_content({"type": "object"})),
+                errors=("INTERNAL_ERROR",),
+            )
+        },
+    }
+
+
+def _model_paths() -> Json:
+    return {
+        f"{PREFIX}/models": {
+            "get": _operation(
+                "listModels",
+                "The chat-capable models Ollama serves",
+                "models",
+                ok=_json_ok(200, "The models.", "ModelList"),
+                errors=(*_OLLAMA, *_ALWAYS),
+            )
+        },
+        f"{PREFIX}/models/{{model_name}}": {
+            "get": _operation(
+                "getModel",
+                "One model by its exact name",
+                "models",
+                parameters=[MODEL_NAME],
+                ok=_json_ok(200, "The model.", "Model"),
+                errors=("MODEL_NOT_FOUND", *_OLLAMA, *_ALWAYS),
+            )
+        },
+    }
+
+
+def _session_paths() -> Json:
+    sessions = f"{PREFIX}/sessions"
+    one = f"{sessions}/{{session_id}}"
+    return {
+        sessions: {
+            "post": _operation(
+                "createSession",
+                "Create a session for a model Ollama has",
+                "sessions",
+                body="CreateSessionBody",
+                ok=_json_ok(201, "The new session.", "Session"),
+                errors=("MODEL_NOT_FOUND", *_BODY, *_OLLAMA, *_ALWAYS),
+            ),
+            "get": _operation(
+                "listSessions",
+                "Sessions, most recently updated first",
+                "sessions",
+                parameters=PAGE,
+                ok=_json_ok(200, "A page of sessions.", "SessionList"),
+                errors=("VALIDATION_ERROR", *_ALWAYS),
+            ),
+        },
+        one: {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "getSession",
+                "A session with its whole history",
+                "sessions",
+                ok=_json_ok(200, "The session and its messages.", "SessionWithMessages"),
+                errors=("SESSION_NOT_FOUND", *_ALWAYS),
+            ),
+            "patch": _operation(
+                "updateSession",
+                "Change the model, tool settings or agent settings",
+                "sessions",
+                description="Only the keys given (and not null) change.",
+                body="UpdateSessionBody",
+                ok=_json_ok(200, "The session after the change.", "Session"),
+                errors=(
+                    "SESSION_NOT_FOUND",
+                    "MODEL_NOT_FOUND",
+                    "SESSION_BUSY",
+                    *_BODY,
+                    *_OLLAMA,
+                    *_ALWAYS,
+                ),
+            ),
+            "delete": _operation(
+                "deleteSession",
+                "Delete a session and its messages",
+                "sessions",
+                ok=(204, "Deleted.", None),
+                errors=("SESSION_NOT_FOUND", "SESSION_BUSY", *_ALWAYS),
+            ),
+        },
+        f"{one}/messages": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "listMessages",
+                "A session's messages in order, a page at a time",
+                "sessions",
+                parameters=PAGE,
+                ok=_json_ok(200, "A page of messages.", "MessageList"),
+                errors=("SESSION_NOT_FOUND", "VALIDATION_ERROR", *_ALWAYS),
+            ),
+        },
+        f"{one}/messages/{{message_index}}": {
+            "parameters": [SESSION_ID, MESSAGE_INDEX],
+            "put": _operation(
+                "editMessage",
+                "Replace a user message's text and remove every later message",
+                "sessions",
+                body="EditMessageBody",
+                ok=_json_ok(200, "The edited message.", "EditedMessage"),
+                errors=(
+                    "SESSION_NOT_FOUND",
+                    "INVALID_MESSAGE_INDEX",
+                    "SESSION_BUSY",
+                    *_BODY,
+                    *_ALWAYS,
+                ),
+            ),
+        },
+        f"{one}/status": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "getSessionStatus",
+                "A session's context window, tools, agents and system prompt",
+                "sessions",
+                ok=_json_ok(200, "The status.", "SessionStatus"),
+                errors=("SESSION_NOT_FOUND", *_ALWAYS),
+            ),
+        },
+    }
+
+
+_TURN = (
+    "Appends `message` as the user's message and answers it; without `message`,"
+    " answers the existing history again, replacing a trailing assistant reply."
+)
+_TURN_REFUSED = ("SESSION_NOT_FOUND", "EMPTY_HISTORY", "SESSION_BUSY", *_BODY)
+
+
+def _chat_paths() -> Json:
+    chat = f"{PREFIX}/chat/{{session_id}}"
+    events = {event: REF.format(model=name) for event, (name, _) in _event_payloads().items()}
+    stream_content = {
+        "text/event-stream": {"schema": _ref("ChatStreamEvent"), "x-sse-events": events}
+    }
+    return {
+        chat: {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "chat",
+                "Run a whole turn and return the reply",
+                "chat",
+                description=_TURN,
+                body="ChatBody",
+                ok=_json_ok(200, "The stored reply.", "ChatResponse"),
+                errors=(*_TURN_REFUSED, "MODEL_NOT_FOUND", *_OLLAMA, *_ALWAYS),
+            ),
+        },
+        f"{chat}/stream": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "chatStream",
+                "Run a turn and stream its events",
+                "chat",
+                description=_TURN
+                + " A refused turn is a plain HTTP error; once the stream has started,"
+                " failures arrive as an `error` event.",
+                body="ChatBody",
+                ok=(200, STREAM_DESCRIPTION, stream_content),
+                errors=(*_TURN_REFUSED, *_ALWAYS),
+            ),
+        },
+    }
+
+
+# -- the document -------------------------------------------------------------
+
+
+def _request_schemas() -> Json:
+    models: list[type[BaseModel]] = [
+        bodies.CreateSessionBody,
+        bodies.UpdateSessionBody,
+        bodies.EditMessageBody,
+        bodies.ChatBody,
+    ]
+    _, schema = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    definitions: Json = schema["$defs"]
+    return definitions
+
+
+def _schemas() -> Json:
+    return {
+        **_health_schemas(),
+        **_model_schemas(),
+        **_settings_schemas(),
+        **_session_schemas(),
+        **_message_schemas(),
+        **_window_schemas(),
+        **_chat_schemas(),
+        **_error_schemas(),
+        **_event_schemas(),
+        **_request_schemas(),
+    }
 
 
 @cache
 def document() -> dict[str, Any]:
+    """The document; cached, so callers must not change it."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "mochi-grpc HTTP API", "version": VERSION},
-        "paths": {},
+        "info": {
+            "title": "mochi-grpc HTTP API",
+            "version": VERSION,
+            "description": (
+                "REST + Server-Sent Events over the mochi-grpc gRPC service: persistent chat"
+                " sessions with local LLMs served by Ollama. Every error body is"
+                " {error: {code, message, details}}."
+            ),
+        },
+        "tags": [
+            {"name": "health", "description": "Liveness of the bridge and what is behind it."},
+            {"name": "models", "description": "The models Ollama serves."},
+            {"name": "sessions", "description": "Sessions and their histories."},
+            {"name": "chat", "description": "Conversation turns, whole or streamed."},
+            {"name": "meta", "description": "This document."},
+        ],
+        "paths": {**_meta_paths(), **_model_paths(), **_session_paths(), **_chat_paths()},
+        "components": {"schemas": _schemas()},
     }

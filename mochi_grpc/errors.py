@@ -19,7 +19,8 @@ class MochiError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.details: dict[str, Any] = details or {}
+        # Strings only: they travel as google.rpc.ErrorInfo metadata.
+        self.details: dict[str, str] = {k: str(v) for k, v in (details or {}).items()}
         self.field = field
 
 

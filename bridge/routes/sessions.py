@@ -37,7 +37,7 @@ def _agent_settings(a: AgentSettingsBody) -> spb.AgentSettings:
 
 def _page_size(request: Request) -> int:
     raw = request.query_params.get("page_size", str(MAX_PAGE_SIZE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise ApiError(
             "VALIDATION_ERROR",
             f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}",

@@ -229,7 +229,7 @@ class SqliteStore:
         self, session_id: str, page_size: int | None = None, page_token: str = ""
     ) -> MessagePage:
         start = _decode_token(page_token) if page_token else 0
-        if not isinstance(start, int) or start < 0:
+        if not isinstance(start, int) or not 0 <= start < 2**31:
             raise InvalidRequest("page_token is not valid", field="page_token")
         size = _page_size(page_size, -1) if page_size is not None else -1
 
