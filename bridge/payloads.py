@@ -68,28 +68,26 @@ def summary(s: pb.Session | session_pb.GetSessionStatusResponse) -> Json | None:
     return {"summary": s.summary.summary, "topics": list(s.summary.topics)}
 
 
-def session(s: pb.Session) -> Json:
+def _session_basics(s: pb.Session) -> Json:
     return {
         "session_id": s.session_id,
         "model": s.model,
         "created_at": timestamp(s.created_at),
         "updated_at": timestamp(s.updated_at),
         "message_count": s.message_count,
+    }
+
+
+def session(s: pb.Session) -> Json:
+    return {
+        **_session_basics(s),
         "tool_settings": tool_settings(s.tool_settings),
         "agent_settings": agent_settings(s.agent_settings),
     }
 
 
 def session_list_item(s: pb.Session) -> Json:
-    return {
-        "session_id": s.session_id,
-        "model": s.model,
-        "created_at": timestamp(s.created_at),
-        "updated_at": timestamp(s.updated_at),
-        "message_count": s.message_count,
-        "summary": summary(s),
-        "preview": s.preview,
-    }
+    return {**_session_basics(s), "summary": summary(s), "preview": s.preview}
 
 
 def tool_calls(calls: Any) -> list[Json] | None:

@@ -10,8 +10,8 @@ import pytest
 
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
+from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub
 from tests.fakes import FakeOllama
-from tests.stubs import ChatStub, ModelStub, ServerStub, SessionStub
 
 
 @pytest.fixture

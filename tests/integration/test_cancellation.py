@@ -12,8 +12,8 @@ from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
+from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, RecordedChat, Reply
-from tests.stubs import ChatStub, SessionStub
 
 MODEL = "llama3.2:latest"
 GUARD = 5.0  # seconds; only stops a broken test from hanging

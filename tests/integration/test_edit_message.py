@@ -8,8 +8,8 @@ import pytest
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
+from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, Reply
-from tests.stubs import ChatStub, SessionStub
 from tests.support import collect, error_info, text_of
 
 MODEL = "llama3.2:latest"

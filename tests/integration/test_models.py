@@ -7,8 +7,8 @@ import pytest
 
 from mochi_grpc._gen.mochi.v1 import model_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import server_service_pb2 as spb
+from mochi_grpc.stubs import ModelStub, ServerStub
 from tests.fakes import FakeModel, FakeOllama
-from tests.stubs import ModelStub, ServerStub
 from tests.support import error_info
 
 

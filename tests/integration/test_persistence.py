@@ -9,8 +9,8 @@ from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc.config import Settings
 from mochi_grpc.server import start
+from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, Reply
-from tests.stubs import ChatStub, SessionStub
 
 
 async def test_sessions_and_turns_survive_a_restart(

@@ -11,8 +11,8 @@ from google.protobuf import field_mask_pb2
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1.chat_service_pb2 import ChatRequest
+from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeModel, FakeOllama
-from tests.stubs import ChatStub, SessionStub
 from tests.support import error_info
 
 MODEL = "llama3.2:latest"

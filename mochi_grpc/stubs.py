@@ -1,7 +1,7 @@
-"""The mochi.v1 client stubs, typed for grpc.aio channels.
+"""The generated mochi.v1 client stubs, typed for grpc.aio channels.
 
 The async stub classes exist only in the generated type stubs; at run time
-the ordinary stub classes serve both kinds of channel.
+the ordinary stub classes serve grpc.aio channels too.
 """
 
 from typing import TYPE_CHECKING
