@@ -7,7 +7,10 @@ import asyncio
 import httpx
 from httpx_sse import aconnect_sse
 
+from bridge.app import create_app
+from bridge.config import BridgeSettings
 from mochi_grpc.server import RunningServer
+from tests.embedded import EmbeddedServer
 from tests.fakes import FakeOllama, Reply
 
 MODEL = "llama3.2:latest"
@@ -108,3 +111,23 @@ async def test_abandoned_non_streaming_chat_stops_ollama(
     await asyncio.wait_for(server.engine.drain(), GUARD)
     messages = (await http.get(f"/sessions/{session_id}/messages")).json()["messages"]
     assert (messages[-1]["content"], messages[-1]["partial_reason"]) == ("never", "cancelled")
+
+
+async def test_pings_keep_a_silent_stream_alive(
+    server: RunningServer, fake_ollama: FakeOllama
+) -> None:
+    settings = BridgeSettings(grpc_target=f"127.0.0.1:{server.port}", sse_ping_seconds=0.05)
+    bridge = await EmbeddedServer.start(create_app(settings), lifespan="on")
+    try:
+        async with httpx.AsyncClient(base_url=bridge.url + "/api/v1", timeout=10) as http:
+            session_id = await _session(http)
+            fake_ollama.script(Reply(content=["late"], first_chunk_delay=60))
+            async with http.stream(
+                "POST", f"/chat/{session_id}/stream", json={"message": "slow prompt"}
+            ) as response:
+                lines = response.aiter_lines()
+                first = await asyncio.wait_for(anext(lines), GUARD)
+    finally:
+        await bridge.stop()
+
+    assert first.startswith(": ping")
