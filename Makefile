@@ -11,7 +11,7 @@ GEN_DIR := mochi_grpc/_gen
 GENERATED := $(GEN_DIR)/.generated
 PROTOS := $(wildcard proto/mochi/v1/*.proto)
 
-.PHONY: install gen run test lint typecheck clean
+.PHONY: install gen run test lint typecheck bench clean
 
 install: $(INSTALLED)
 
@@ -50,6 +50,10 @@ lint: $(GENERATED)
 
 test: lint
 	$(BIN)/pytest
+
+# Not part of `make test`: measures, prints a table and writes bench/results/.
+bench: $(GENERATED)
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) $(GEN_DIR)

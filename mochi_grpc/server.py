@@ -89,7 +89,7 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     # The system prompt and tool confirmation RPCs answer UNIMPLEMENTED until
     # their features are served.
     session_service = SessionService(sessions)  # type: ignore[abstract]
-    chat_service = ChatService(engine)  # type: ignore[abstract]
+    chat_service = ChatService(engine, coalesce=settings.stream_coalesce)  # type: ignore[abstract]
     session_service_pb2_grpc.add_SessionServiceServicer_to_server(session_service, server)
     chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(backend), server)

@@ -55,5 +55,23 @@ async def collect(stream: AsyncIterable[chat_pb.ChatEvent]) -> list[chat_pb.Chat
     return [event async for event in stream]
 
 
+def runs(names: list[str]) -> list[str]:
+    """Event kinds with repeats collapsed: deltas a slow reader did not take in
+    time arrive merged, so tests of order look at runs, not counts."""
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+
+
+async def read_text(
+    call: grpc.aio.UnaryStreamCall[chat_pb.ChatStreamRequest, chat_pb.ChatEvent], expected: str
+) -> None:
+    """Reads content deltas until exactly `expected` has arrived."""
+    received = ""
+    while received != expected:
+        event = await call.read()
+        assert isinstance(event, chat_pb.ChatEvent) and case(event) == "content_delta", event
+        received += event.content_delta.content
+        assert expected.startswith(received), received
+
+
 def text_of(events: list[chat_pb.ChatEvent]) -> str:
     return "".join(e.content_delta.content for e in events if case(e) == "content_delta")

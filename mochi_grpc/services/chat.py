@@ -18,6 +18,7 @@ from mochi_grpc.chat import (
     TurnFailed,
     TurnStarted,
 )
+from mochi_grpc.chat.streaming import coalesced
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
 
@@ -71,8 +72,9 @@ def _interruption_reason(context: Context[object, object]) -> str:
 
 
 class ChatService(pb_grpc.ChatServiceServicer):
-    def __init__(self, engine: ChatEngine) -> None:
+    def __init__(self, engine: ChatEngine, *, coalesce: bool = True) -> None:
         self._engine = engine
+        self._coalesce = coalesce
 
     @grpc_errors
     async def Chat(
@@ -102,8 +104,10 @@ class ChatService(pb_grpc.ChatServiceServicer):
             interruption_reason=lambda: _interruption_reason(context),
         )
         async with aclosing(turn) as events:
-            async for event in events:
-                if isinstance(event, TurnStarted):
-                    await context.send_initial_metadata((TURN_STARTED,))
-                else:
+            started = await anext(events)  # raises when the turn is refused
+            assert isinstance(started, TurnStarted)
+            await context.send_initial_metadata((TURN_STARTED,))
+            delivered = coalesced(events) if self._coalesce else events
+            async with aclosing(delivered):
+                async for event in delivered:
                     await context.write(chat_event(event))

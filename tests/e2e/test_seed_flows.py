@@ -8,6 +8,7 @@ import httpx
 
 from tests.e2e.sse_support import names, stream_events, text
 from tests.fakes import FakeOllama, Reply
+from tests.support import runs
 
 MODEL = "llama3.2:latest"
 
@@ -47,9 +48,11 @@ async def test_stream_a_message_event_by_event(
         http, f"/chat/{session_id}/stream", {"message": "Tell me a short story"}
     )
 
-    assert names(events) == ["content_delta"] * 4 + ["message_complete", "done"]
-    assert events[0].data == {"content": "Once", "role": "assistant"}
-    complete = events[4].data
+    assert runs(names(events)) == ["content_delta", "message_complete", "done"]
+    assert text(events) == "Once upon a time"
+    assert set(events[0].data) == {"content", "role"}
+    assert events[0].data["role"] == "assistant"
+    complete = events[-2].data
     assert set(complete) == {
         "message_id",
         "model",
@@ -64,7 +67,7 @@ async def test_stream_a_message_event_by_event(
     )
     assert complete["context_window"]["current_window"] == 8192
     assert complete["context_window"]["usage_tokens"] == 170
-    assert events[5].data == {"session_id": session_id}
+    assert events[-1].data == {"session_id": session_id}
 
     stored = (await http.get(f"/sessions/{session_id}")).json()
     assert [(m["role"], m["content"]) for m in stored["messages"]] == [

@@ -10,9 +10,11 @@ import pytest
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
+from mochi_grpc.config import Settings
+from mochi_grpc.server import start
 from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, Reply
-from tests.support import case, collect, error_info, text_of
+from tests.support import case, collect, error_info, runs, text_of
 
 MODEL = "llama3.2:latest"
 
@@ -42,14 +44,14 @@ async def test_stream_sends_each_chunk_in_order_then_complete_and_done(
         chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Story?"))
     )
 
-    assert [case(e) for e in events] == ["content_delta"] * 4 + ["message_complete", "done"]
-    assert [e.content_delta.content for e in events[:4]] == ["Once", " upon", " a", " time"]
-    assert all(e.content_delta.role == "assistant" for e in events[:4])
-    complete = events[4].message_complete
+    assert runs([case(e) for e in events]) == ["content_delta", "message_complete", "done"]
+    assert text_of(events) == "Once upon a time"
+    assert all(e.content_delta.role == "assistant" for e in events[:-2])
+    complete = events[-2].message_complete
     assert (complete.model, complete.eval_count, complete.prompt_eval_count) == (MODEL, 4, 20)
     assert complete.context_window.current_window == 8192
     assert complete.context_window.usage_tokens == 24
-    assert events[5].done.session_id == session_id
+    assert events[-1].done.session_id == session_id
 
     sent = fake_ollama.requests[0]
     assert sent.messages == [
@@ -79,8 +81,7 @@ async def test_thinking_streams_before_content_and_is_stored(
         chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="ok?", think=True))
     )
 
-    assert [case(e) for e in events] == [
-        "thinking_delta",
+    assert runs([case(e) for e in events]) == [
         "thinking_delta",
         "content_delta",
         "message_complete",
@@ -158,7 +159,8 @@ async def test_ollama_error_mid_stream_ends_with_error_event_and_keeps_partial_r
         chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Q"))
     )
 
-    assert [case(e) for e in events] == ["content_delta", "content_delta", "error"]
+    assert runs([case(e) for e in events]) == ["content_delta", "error"]
+    assert text_of(events) == "Half a"
     assert events[-1].error.code == "OLLAMA_ERROR"
     assert "out of memory" in events[-1].error.message
     stored = await _messages(sessions, session_id)
@@ -296,3 +298,23 @@ async def test_refused_turn_has_no_start_announcement(chat: ChatStub) -> None:
 
     assert ("mochi-turn", "started") not in list(metadata or ())
     assert await call.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_without_coalescing_every_chunk_is_its_own_event(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
+    running = await start(settings.model_copy(update={"stream_coalesce": False}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            session_id = await _session(SessionStub(channel))
+            fake_ollama.script(Reply(content=["Once", " upon", " a", " time"]))
+            events = await collect(
+                ChatStub(channel).ChatStream(
+                    cpb.ChatStreamRequest(session_id=session_id, message="Story?")
+                )
+            )
+    finally:
+        await running.stop(0)
+
+    assert [case(e) for e in events] == ["content_delta"] * 4 + ["message_complete", "done"]
+    assert [e.content_delta.content for e in events[:4]] == ["Once", " upon", " a", " time"]

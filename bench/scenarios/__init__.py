@@ -1,0 +1,1 @@
+"""One module per scenario; each returns a plain result the report renders."""

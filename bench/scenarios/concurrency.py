@@ -1,0 +1,163 @@
+"""Scenario 4: many simultaneous slow streams through the bridge.
+
+Each level gets a fresh server and bridge, so memory figures do not inherit
+the previous level's high-water mark. Sessions are created first (one per
+stream); then every stream starts at once. Each token carries its emission
+time, so the delay the service adds is measured per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.clients import StreamResult, sse_stream
+from bench.config import BenchConfig, Level
+from bench.processes import Meter, Usage
+from bench.stack import Channels, FakeOllama, create_sessions, start_mochi
+from bench.stats import percentile
+
+SETTLE_SECONDS = 1.0
+# A level that has not finished this long after its nominal length is cut off.
+GRACE_SECONDS = 120.0
+
+
+@dataclass
+class LevelResult:
+    level: Level
+    completed: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    delays_ms: list[float] = field(default_factory=list)
+    gaps_ms: list[float] = field(default_factory=list)
+    first_token_s: list[float] = field(default_factory=list)
+    durations_s: list[float] = field(default_factory=list)
+    tokens: int = 0
+    usage: dict[str, Usage] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    open_file_limits: dict[str, int] = field(default_factory=dict)
+    # The most chat requests the fake Ollama served at once during the level.
+    peak_ollama_requests: int = 0
+
+    def rss_per_stream_kb(self, process: str) -> float:
+        u = self.usage.get(process)
+        if u is None:
+            return math.nan
+        return (u.rss_peak - u.rss_before) / self.level.streams / 1024
+
+    def cpu_share(self, process: str) -> float:
+        """CPU time over wall time, in % of one core."""
+        u = self.usage.get(process)
+        if u is None or self.wall_seconds <= 0:
+            return math.nan
+        return 100 * u.cpu_seconds / self.wall_seconds
+
+    def cpu_us_per_token(self, process: str) -> float:
+        u = self.usage.get(process)
+        if u is None or self.tokens == 0:
+            return math.nan
+        return u.cpu_seconds * 1e6 / self.tokens
+
+    def delay(self, q: float) -> float:
+        return percentile(self.delays_ms, q)
+
+
+@dataclass
+class ConcurrencyResult:
+    levels: list[LevelResult]
+
+
+def _classify(error: str) -> str:
+    return error.split(":", 1)[0][:80]
+
+
+async def _level(
+    level: Level, fake: FakeOllama, log_dir: Path, progress: Callable[[str], None]
+) -> LevelResult:
+    result = LevelResult(level)
+    mochi = await start_mochi(f"c{level.streams}x{level.rate:g}", fake.url, log_dir)
+    channels = Channels.open(mochi.grpc_target)
+    limits = httpx.Limits(
+        max_connections=level.streams + 16, max_keepalive_connections=level.streams + 16
+    )
+    timeout = httpx.Timeout(connect=30.0, read=60.0, write=30.0, pool=60.0)
+    http = httpx.AsyncClient(limits=limits, timeout=timeout)
+    try:
+        result.open_file_limits = {
+            "server": mochi.server.open_file_limit(),
+            "bridge": mochi.bridge.open_file_limit(),
+        }
+        progress(f"concurrency {level.label}: creating {level.streams} sessions")
+        sessions = await create_sessions(channels.sessions, level.model, level.streams)
+        await asyncio.sleep(SETTLE_SECONDS)
+        await fake.reset_stats()
+        processes: dict[str, psutil.Process] = {
+            "server": mochi.server.process,
+            "bridge": mochi.bridge.process,
+            "fake": fake.child.process,
+            "driver": psutil.Process(),
+        }
+        progress(f"concurrency {level.label}: {level.streams} streams of {level.tokens} tokens")
+        async with Meter(processes) as meter:
+            tasks = [
+                asyncio.create_task(sse_stream(http, mochi.stream_url(s), timed=True))
+                for s in sessions
+            ]
+            _, pending = await asyncio.wait(tasks, timeout=level.seconds + GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        result.usage = meter.usage
+        result.peak_ollama_requests = (await fake.stats())["peak"]
+        result.wall_seconds = meter.wall_seconds
+        kinds: collections.Counter[str] = collections.Counter()
+        for task in tasks:
+            if task in pending:
+                result.errors += 1
+                kinds["timed out (driver)"] += 1
+                continue
+            outcome: StreamResult = task.result()
+            result.tokens += outcome.tokens
+            result.delays_ms += outcome.delays_ms
+            result.gaps_ms += outcome.gaps_ms
+            if outcome.first_token_s is not None:
+                result.first_token_s.append(outcome.first_token_s)
+            if outcome.error is not None:
+                result.errors += 1
+                kinds[_classify(outcome.error)] += 1
+            elif outcome.completed and outcome.tokens == level.tokens:
+                result.completed += 1
+                result.durations_s.append(outcome.elapsed_s)
+            else:
+                result.errors += 1
+                kinds[f"incomplete ({outcome.tokens}/{level.tokens} tokens)"] += 1
+        result.error_kinds = dict(kinds)
+        progress(
+            f"  completed {result.completed}/{level.streams}, errors {result.errors},"
+            f" added delay p50 {result.delay(50):.1f} ms p99 {result.delay(99):.1f} ms,"
+            f" at most {result.peak_ollama_requests} Ollama requests at once"
+        )
+    finally:
+        await http.aclose()
+        await channels.close()
+        mochi.stop()
+    return result
+
+
+async def run(
+    config: BenchConfig, fake: FakeOllama, log_dir: Path, *, progress: Callable[[str], None]
+) -> ConcurrencyResult:
+    levels: list[LevelResult] = []
+    for level in config.levels:
+        started = time.monotonic()
+        levels.append(await _level(level, fake, log_dir, progress))
+        progress(f"  level took {time.monotonic() - started:.1f} s")
+    return ConcurrencyResult(levels)

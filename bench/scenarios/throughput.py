@@ -1,0 +1,228 @@
+"""Scenarios 1 and 2: one long stream, flat out, through every path.
+
+Every path runs once per repeat, one after the other, so all figures come from
+the same stretch of time on the same machine:
+
+- direct: the fake Ollama read with the official client (the path's limit)
+- grpc, bridge: the mochi server (ChatStream) and the bridge (SSE)
+- grpc_nc, bridge_nc: the same with coalescing disabled (one message per token)
+- bare_grpc, bare_sse, bare_pass: the bare building blocks
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import ollama
+import psutil
+
+from bench.clients import StreamResult, direct_stream, grpc_stream, sse_stream
+from bench.config import BenchConfig
+from bench.processes import Meter
+from bench.stack import Bare, Channels, FakeOllama, Mochi, create_session
+from bench.stats import median
+
+PATHS: dict[str, str] = {
+    "direct": "(a) direct: ollama client ← fake",
+    "grpc": "(b) gRPC ChatStream",
+    "bridge": "(c) bridge SSE",
+    "grpc_nc": "(b') gRPC ChatStream, coalescing off",
+    "bridge_nc": "(c') bridge SSE, coalescing off",
+    "bare_grpc": "(i) bare grpc.aio stream",
+    "bare_sse": "(ii) bare Starlette SSE",
+    "bare_pass": "(iii) bare gRPC → Starlette SSE",
+}
+
+
+Reader = Callable[[], Awaitable[StreamResult]]
+
+
+@dataclass
+class Run:
+    tokens: int
+    events: int
+    seconds: float
+    cpu_us_per_token: dict[str, float]
+    busy_percent: dict[str, float]
+    error: str | None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class PathResult:
+    key: str
+    label: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def ok_runs(self) -> list[Run]:
+        return [r for r in self.runs if r.error is None]
+
+    @property
+    def tokens_per_second(self) -> float:
+        return median([r.tokens_per_second for r in self.ok_runs])
+
+    @property
+    def events(self) -> float:
+        return median([float(r.events) for r in self.ok_runs])
+
+    @property
+    def tokens(self) -> float:
+        return median([float(r.tokens) for r in self.ok_runs])
+
+    def busy_percent(self, process: str) -> float:
+        """CPU time over wall time of the run, in % of one core (median)."""
+        return median([r.busy_percent[process] for r in self.ok_runs if process in r.busy_percent])
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.error for r in self.runs if r.error is not None]
+
+    def cpu_us_per_token(self, process: str) -> float:
+        values = [
+            r.cpu_us_per_token[process] for r in self.ok_runs if process in r.cpu_us_per_token
+        ]
+        return median(values)
+
+
+@dataclass
+class ThroughputResult:
+    tokens: int
+    repeats: int
+    paths: dict[str, PathResult]
+
+    def ratio(self, key: str, over: str) -> float:
+        a, b = self.paths[key].tokens_per_second, self.paths[over].tokens_per_second
+        return a / b if b > 0 and not math.isnan(a) else math.nan
+
+    def no_coalescing(self, key: str) -> bool:
+        """True when every run sent one content event per token."""
+        path = self.paths[key]
+        return bool(path.ok_runs) and all(
+            r.events >= r.tokens for r in path.ok_runs if r.tokens == self.tokens
+        )
+
+
+async def _measured(processes: Mapping[str, psutil.Process], read: Reader) -> Run:
+    async with Meter(processes) as meter:
+        result = await read()
+    tokens = max(result.tokens, 1)
+    cpu = {name: u.cpu_seconds * 1e6 / tokens for name, u in meter.usage.items()}
+    wall = max(meter.wall_seconds, 1e-9)
+    busy = {name: 100 * u.cpu_seconds / wall for name, u in meter.usage.items()}
+    error = result.error
+    if error is None and not result.completed:
+        error = "stream ended without done"
+    return Run(result.tokens, result.content_events, result.elapsed_s, cpu, busy, error)
+
+
+async def run(
+    config: BenchConfig,
+    fake: FakeOllama,
+    mochi: Mochi,
+    mochi_nc: Mochi,
+    bare: Bare,
+    *,
+    progress: Callable[[str], None],
+) -> ThroughputResult:
+    model = config.throughput_model
+    n = config.tokens
+    driver = psutil.Process()
+    fake_p = fake.child.process
+    result = ThroughputResult(n, config.repeats, {k: PathResult(k, v) for k, v in PATHS.items()})
+    direct_client = ollama.AsyncClient(host=fake.url, timeout=httpx.Timeout(120.0))
+    ours = Channels.open(mochi.grpc_target)
+    ours_nc = Channels.open(mochi_nc.grpc_target)
+    bare_ch = Channels.open(bare.grpc_target)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0))
+    try:
+
+        async def direct() -> StreamResult:
+            return await direct_stream(direct_client, model)
+
+        def over_grpc(channels: Channels, session_id: str) -> Reader:
+            async def read() -> StreamResult:
+                return await grpc_stream(channels.chat, session_id)
+
+            return read
+
+        def over_sse(url: str) -> Reader:
+            async def read() -> StreamResult:
+                return await sse_stream(http, url)
+
+            return read
+
+        async def bare_grpc() -> StreamResult:
+            return await grpc_stream(bare_ch.chat, "bare", message=str(n))
+
+        bare_sse_url = f"{bare.http_url}/sse/{n}"
+        bare_pass_url = f"{bare.http_url}/pass/{n}"
+        server, bridge = mochi.server.process, mochi.bridge.process
+        server_nc, bridge_nc = mochi_nc.server.process, mochi_nc.bridge.process
+        bare_g, bare_h = bare.grpc_server.process, bare.http_server.process
+
+        # Connections up and code paths warm before anything is timed.
+        await direct_stream(direct_client, config.ttft_model)
+        for channels, stack in ((ours, mochi), (ours_nc, mochi_nc)):
+            sid = await create_session(channels.sessions, config.ttft_model)
+            await grpc_stream(channels.chat, sid)
+            sid = await create_session(channels.sessions, config.ttft_model)
+            await sse_stream(http, stack.stream_url(sid))
+        await grpc_stream(bare_ch.chat, "bare", message="100")
+        await sse_stream(http, f"{bare.http_url}/sse/100")
+        await sse_stream(http, f"{bare.http_url}/pass/100")
+
+        for rep in range(config.repeats):
+            progress(f"throughput: repeat {rep + 1}/{config.repeats}")
+            runs: list[tuple[str, dict[str, psutil.Process], Reader]] = [
+                ("direct", {"fake": fake_p, "driver": driver}, direct)
+            ]
+            for key, channels, stack, srv, brg in (
+                ("", ours, mochi, server, bridge),
+                ("_nc", ours_nc, mochi_nc, server_nc, bridge_nc),
+            ):
+                grpc_session = await create_session(channels.sessions, model)
+                sse_session = await create_session(channels.sessions, model)
+                runs.append(
+                    (
+                        f"grpc{key}",
+                        {"fake": fake_p, "server": srv, "driver": driver},
+                        over_grpc(channels, grpc_session),
+                    )
+                )
+                runs.append(
+                    (
+                        f"bridge{key}",
+                        {"fake": fake_p, "server": srv, "bridge": brg, "driver": driver},
+                        over_sse(stack.stream_url(sse_session)),
+                    )
+                )
+            runs += [
+                ("bare_grpc", {"server": bare_g, "driver": driver}, bare_grpc),
+                ("bare_sse", {"bridge": bare_h, "driver": driver}, over_sse(bare_sse_url)),
+                (
+                    "bare_pass",
+                    {"server": bare_g, "bridge": bare_h, "driver": driver},
+                    over_sse(bare_pass_url),
+                ),
+            ]
+            for key, processes, read in runs:
+                outcome = await _measured(processes, read)
+                result.paths[key].runs.append(outcome)
+                progress(
+                    f"  {key:<10} {outcome.tokens_per_second:>9,.0f} tok/s"
+                    f" {outcome.events:>6} events"
+                    + (f"  ERROR {outcome.error}" if outcome.error else "")
+                )
+    finally:
+        await http.aclose()
+        await direct_client.close()  # type: ignore[no-untyped-call]
+        for channels in (ours, ours_nc, bare_ch):
+            await channels.close()
+    return result

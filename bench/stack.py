@@ -1,0 +1,194 @@
+"""Starting the fake Ollama, the mochi server and bridge, and the bare servers."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+
+from bench.processes import LOOPBACK, Child, free_port, spawn, wait_grpc, wait_http
+from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
+from mochi_grpc.stubs import ChatStub, SessionStub
+
+
+@dataclass
+class FakeOllama:
+    child: Child
+    url: str
+
+    async def reset_stats(self) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            (await client.post(f"{self.url}/bench/stats/reset")).raise_for_status()
+
+    async def stats(self) -> dict[str, int]:
+        """Chat requests: ``active``, ``peak`` since the reset, ``total``."""
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.get(f"{self.url}/bench/stats")
+            response.raise_for_status()
+            stats: dict[str, int] = response.json()
+            return stats
+
+
+async def start_fake(log_dir: Path, models: Sequence[str]) -> FakeOllama:
+    port = free_port()
+    args = ["-m", "bench.fast_ollama", "--host", LOOPBACK, "--port", str(port)]
+    for model in models:
+        args += ["--model", model]
+    child = spawn("fast_ollama", args, {}, log_dir)
+    url = f"http://{LOOPBACK}:{port}"
+    await wait_http(child, f"{url}/api/version")
+    return FakeOllama(child, url)
+
+
+@dataclass
+class Mochi:
+    """The mochi gRPC server and the bridge in front of it."""
+
+    label: str
+    server: Child
+    bridge: Child
+    grpc_target: str
+    http_url: str
+
+    def stop(self) -> None:
+        self.bridge.stop()
+        self.server.stop()
+
+    @property
+    def stream_url_prefix(self) -> str:
+        return f"{self.http_url}/api/v1/chat"
+
+    def stream_url(self, session_id: str) -> str:
+        return f"{self.http_url}/api/v1/chat/{session_id}/stream"
+
+
+async def start_mochi(
+    label: str, fake_url: str, log_dir: Path, *, coalesce: bool | None = None
+) -> Mochi:
+    """Server and bridge as two processes; ``coalesce=False`` sets
+    MOCHI_STREAM_COALESCE=false on both."""
+    grpc_port, http_port = free_port(), free_port()
+    data_dir = tempfile.mkdtemp(prefix=f"mochi-bench-{label}-", dir=log_dir)
+    extra = {} if coalesce is None else {"MOCHI_STREAM_COALESCE": str(coalesce).lower()}
+    server = spawn(
+        f"{label}-server",
+        ["-m", "mochi_grpc"],
+        {
+            "MOCHI_HOST": LOOPBACK,
+            "MOCHI_GRPC_PORT": str(grpc_port),
+            "MOCHI_OLLAMA_HOST": fake_url,
+            "MOCHI_DATA_DIR": data_dir,
+            "MOCHI_LOG_LEVEL": "WARNING",
+            "MOCHI_MAX_CONCURRENT_TURNS": "2000",
+            **extra,
+        },
+        log_dir,
+    )
+    target = f"{LOOPBACK}:{grpc_port}"
+    bridge = spawn(
+        f"{label}-bridge",
+        ["-m", "bridge"],
+        {
+            "MOCHI_HOST": LOOPBACK,
+            "MOCHI_PORT": str(http_port),
+            "MOCHI_GRPC_TARGET": target,
+            "MOCHI_LOG_LEVEL": "WARNING",
+            **extra,
+        },
+        log_dir,
+    )
+    url = f"http://{LOOPBACK}:{http_port}"
+    try:
+        await wait_grpc(server, target)
+        await wait_http(bridge, f"{url}/api/v1/health")
+    except BaseException:
+        bridge.stop()
+        server.stop()
+        raise
+    return Mochi(label, server, bridge, target, url)
+
+
+@dataclass
+class Bare:
+    """The bare gRPC server and the bare Starlette app in front of it."""
+
+    grpc_server: Child
+    http_server: Child
+    grpc_target: str
+    http_url: str
+
+    def stop(self) -> None:
+        self.http_server.stop()
+        self.grpc_server.stop()
+
+
+async def start_bare(log_dir: Path) -> Bare:
+    grpc_port, http_port = free_port(), free_port()
+    target = f"{LOOPBACK}:{grpc_port}"
+    grpc_server = spawn(
+        "bare-grpc", ["-m", "bench.bare_grpc", "--port", str(grpc_port)], {}, log_dir
+    )
+    http_server = spawn(
+        "bare-http",
+        ["-m", "bench.bare_http", "--port", str(http_port), "--grpc-target", target],
+        {},
+        log_dir,
+    )
+    url = f"http://{LOOPBACK}:{http_port}"
+    try:
+        await wait_grpc(grpc_server, target)
+        await wait_http(http_server, f"{url}/health")
+    except BaseException:
+        http_server.stop()
+        grpc_server.stop()
+        raise
+    return Bare(grpc_server, http_server, target, url)
+
+
+async def create_session(stub: SessionStub, model: str, rpc_timeout: float = 30.0) -> str:
+    reply = await stub.CreateSession(
+        session_pb.CreateSessionRequest(model=model), timeout=rpc_timeout
+    )
+    return reply.session.session_id
+
+
+async def create_sessions(
+    stub: SessionStub, model: str, count: int, concurrency: int = 32
+) -> list[str]:
+    """`count` sessions, at most `concurrency` requests at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> str:
+        async with gate:
+            return await create_session(stub, model)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def create_session_http(client: httpx.AsyncClient, base_url: str, model: str) -> str:
+    response = await client.post(f"{base_url}/api/v1/sessions", json={"model": model})
+    response.raise_for_status()
+    session_id: str = response.json()["session_id"]
+    return session_id
+
+
+@dataclass
+class Channels:
+    """One client channel to a gRPC server and its stubs."""
+
+    channel: grpc.aio.Channel
+    chat: ChatStub
+    sessions: SessionStub
+
+    @classmethod
+    def open(cls, target: str) -> Channels:
+        channel = grpc.aio.insecure_channel(target)
+        return cls(channel, ChatStub(channel), SessionStub(channel))
+
+    async def close(self) -> None:
+        await self.channel.close()
