@@ -28,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
+        loop="uvloop",
+        http="httptools",
     )
 
 
