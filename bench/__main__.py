@@ -10,21 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from bench import plots, report
+from bench import plots, report, stopping
 from bench.config import QUICK, BenchConfig, Level
 from bench.machine import Machine
-from bench.processes import ROOT, children, raise_open_file_limit
+from bench.processes import ROOT, children, log_problems, raise_open_file_limit
 from bench.scenarios import concurrency, store, throughput, ttft
 from bench.stack import start_bare, start_fake, start_mochi
 
@@ -32,8 +31,18 @@ T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("throughput", "ttft", "concurrency", "store")
+# The clients and the fake Ollama should be as fast as the machine allows.
+DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 # Each scenario is cut off after this long, so a broken run stops by itself.
 SCENARIO_TIMEOUT = {"throughput": 600.0, "ttft": 300.0, "concurrency": 1200.0, "store": 600.0}
+
+
+def _run_on(loop: str, main: Coroutine[Any, Any, T]) -> T:
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -54,6 +63,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namesp
     parser.add_argument("--store-sizes", help="session sizes, e.g. 10,1000,10000")
     parser.add_argument("--store-appends", type=int, help="timed stores per size")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default=DEFAULT_LOOP,
+        help=f"event loop of the driver and the fake Ollama (default: {DEFAULT_LOOP})",
+    )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--keep-temp", action="store_true", help="keep the logs and databases")
     args = parser.parse_args(argv)
@@ -106,19 +121,20 @@ async def _guarded(
     return None
 
 
-async def run(config: BenchConfig, temp: Path, progress: Clock) -> report.Results:
-    results = report.Results(config, Machine.describe(ROOT))
+async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock) -> report.Results:
+    results = report.Results(config, Machine.describe(ROOT), driver_loop=driver_loop)
     chosen = config.scenarios
     needs_stack = bool(chosen & {"throughput", "ttft", "concurrency"})
-    fake = await start_fake(temp, config.models) if needs_stack else None
+    fake = await start_fake(temp, config.models, results.driver_loop) if needs_stack else None
 
     if fake is not None and chosen & {"throughput", "ttft"}:
-        progress("starting the server and bridge (twice) and the bare servers")
-        mochi, mochi_nc, bare = await asyncio.gather(
+        progress("starting the server and bridge (twice), then the bare servers")
+        mochi, mochi_nc = await asyncio.gather(
             start_mochi("main", fake.url, temp),
             start_mochi("nocoalesce", fake.url, temp, coalesce=False),
-            start_bare(temp),
         )
+        results.runtime = mochi.runtime()
+        bare = await start_bare(temp, results.runtime)
         try:
             if "throughput" in chosen:
                 results.throughput = await _guarded(
@@ -155,31 +171,23 @@ async def run(config: BenchConfig, temp: Path, progress: Clock) -> report.Result
     return results
 
 
-def _log_problems(temp: Path) -> dict[str, list[str]]:
-    keys = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Exception")
-    problems: dict[str, list[str]] = {}
-    for log in sorted(temp.glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        problems[log.stem] = [line for line in lines if any(k in line for k in keys)]
-    return problems
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     config, args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    stopping.install()
     limit = raise_open_file_limit()
     progress = Clock()
     progress(f"open-file limit {limit}; results go to {args.out}")
     temp = Path(tempfile.mkdtemp(prefix="mochi-bench-"))
     try:
         with children():
-            results = asyncio.run(run(config, temp, progress))
+            try:
+                results = _run_on(args.loop, run(config, temp, args.loop, progress))
+            except KeyboardInterrupt:
+                progress("stopped: no results written")
+                raise SystemExit(130) from None
         results.seconds = time.monotonic() - progress.started
-        results.log_problems = _log_problems(temp)
+        results.open_file_limit = limit
+        results.log_problems = log_problems(temp)
         if config.plots:
             args.out.mkdir(parents=True, exist_ok=True)
             if results.concurrency and results.concurrency.levels:

@@ -1,7 +1,8 @@
 """A bare grpc.aio server: ChatStream writes N small content deltas, nothing else.
 
-It serves ``mochi.v1.ChatService/ChatStream`` with the same messages and the
-same server options as the real server, so the same client reads both; the
+It serves ``mochi.v1.ChatService/ChatStream`` with the same messages, the
+same server options and the same event loop (``--loop``) as the real server,
+so the same client reads both; the
 request's ``message`` is the number of deltas to send. Each delta is built and
 written the way the real server does (``context.write``), then one ``done``.
 """
@@ -56,8 +57,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bare-grpc", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port))
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(args.host, args.port))
+    else:
+        asyncio.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

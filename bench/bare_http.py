@@ -1,4 +1,5 @@
-"""A bare Starlette + sse-starlette app on uvicorn, run like the bridge.
+"""A bare Starlette + sse-starlette app on uvicorn, run like the bridge
+(the event loop and HTTP implementation are flags: the bridge's).
 
 - ``POST /sse/{n}``: n content_delta events made on the spot, then ``done``.
 - ``POST /pass/{n}``: a ChatStream of the bare gRPC server (``--grpc-target``),
@@ -101,14 +102,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--grpc-target", required=True)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--http", choices=["h11", "httptools"], default="h11")
     args = parser.parse_args(argv)
-    # The bridge's uvicorn settings: default loop and HTTP implementation.
     uvicorn.run(
         create_app(args.grpc_target),
         host=args.host,
         port=args.port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        loop=args.loop,
+        http=args.http,
     )
 
 

@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 VERSION = "0.12.0"
 CREATED_AT = "2025-01-01T00:00:00Z"
@@ -150,9 +150,9 @@ class Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.set_write_buffer_limits(high=HIGH_WATER)
+        # uvloop's transports quack like asyncio.Transport without deriving from it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=HIGH_WATER)
         self._worker = asyncio.get_running_loop().create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
@@ -365,8 +365,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", action="append", default=[], help="a model /api/tags lists")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.model))
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(args.host, args.port, args.model))
+    else:
+        asyncio.run(serve(args.host, args.port, args.model))
 
 
 if __name__ == "__main__":

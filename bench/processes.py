@@ -9,6 +9,7 @@ import os
 import resource
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
+_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 8.0
@@ -82,15 +84,16 @@ class Child:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.process)
-
-    def rss(self) -> int:
-        return int(self.process.memory_info().rss)
-
     def open_file_limit(self) -> int:
         soft, _ = self.process.rlimit(psutil.RLIMIT_NOFILE)
         return int(soft)
+
+    def loaded(self, name: str) -> bool:
+        """Whether a shared library whose path contains `name` is mapped
+        (e.g. "uvloop": the process runs on uvloop)."""
+        with contextlib.suppress(psutil.Error):
+            return any(name in m.path for m in self.process.memory_maps())
+        return False
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -98,15 +101,6 @@ class Child:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-    def log_problems(self) -> list[str]:
-        """Lines of the log that look like warnings, errors or tracebacks."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return []
-        keys = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Exception")
-        return [line for line in text.splitlines() if any(k in line for k in keys)]
 
     def check_alive(self) -> None:
         if not self.alive:
@@ -144,9 +138,27 @@ def spawn(name: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path)
 
 
 def stop_all() -> None:
-    for child in list(_LIVE):
+    """Signals every live child first, then waits for each."""
+    live = list(_LIVE)
+    for child in live:
+        with contextlib.suppress(Exception):
+            if child.alive:
+                child.popen.terminate()
+    for child in live:
         with contextlib.suppress(Exception):
             child.stop()
+
+
+_PROBLEM_MARKS = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Exception")
+
+
+def log_problems(log_dir: Path) -> dict[str, list[str]]:
+    """Per child log: the lines that look like warnings, errors or tracebacks."""
+    problems: dict[str, list[str]] = {}
+    for log in sorted(log_dir.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        problems[log.stem] = [line for line in lines if any(k in line for k in _PROBLEM_MARKS)]
+    return problems
 
 
 atexit.register(stop_all)

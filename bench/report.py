@@ -15,6 +15,7 @@ from bench.scenarios.concurrency import ConcurrencyResult, LevelResult
 from bench.scenarios.store import StoreResult
 from bench.scenarios.throughput import ThroughputResult
 from bench.scenarios.ttft import TtftResult
+from bench.stack import Runtime
 from bench.stats import ladder, percentile
 
 # Above this share of one core the driver itself may be what limits a figure.
@@ -42,6 +43,9 @@ class Results:
     log_problems: dict[str, list[str]] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    open_file_limit: int = 0
+    driver_loop: str = "asyncio"
+    runtime: Runtime | None = None
 
 
 def num(value: float, digits: int = 0, *, thousands: bool = True) -> str:
@@ -148,7 +152,7 @@ def _throughput_md(t: ThroughputResult) -> list[str]:
         "## 2. Per-message cost against bare building blocks (one message per token)",
         "",
         "(b'), (c'): the server and the bridge started with `MOCHI_STREAM_COALESCE=false`.",
-        "The bare servers run the same event loop, gRPC server options and uvicorn settings.",
+        "The bare servers run the same event loops, gRPC server options and uvicorn settings.",
         "",
     ]
     rows = []
@@ -397,6 +401,7 @@ def _concurrency_md(c: ConcurrencyResult) -> list[str]:
         rows,
     )
     lines += ["", "CPU % = CPU time ÷ wall time of the level, in % of one core."]
+    lines += [f"- failed: {failure}" for failure in c.failures]
     for lr in c.levels:
         if lr.error_kinds:
             kinds = ", ".join(f"{k} x {v}" for k, v in lr.error_kinds.items())
@@ -515,16 +520,40 @@ def _header(r: Results) -> list[str]:
         f"- Date: {m.date}; run took {r.seconds:.0f} s",
         f"- Machine: {m.logical_cores} logical cores ({m.physical_cores} physical), {m.cpu_model},"
         f" {m.memory_gb:.1f} GB RAM, {m.system}",
-        f"- Python {m.python}; event loop: asyncio (uvloop: {'yes' if m.uvloop else 'no'});"
-        f" uvicorn HTTP: {'httptools' if m.httptools else 'h11'}"
-        f" (httptools: {'yes' if m.httptools else 'no'})",
+        f"- Python {m.python}; uvloop installed: {'yes' if m.uvloop else 'no'}; httptools"
+        f" installed: {'yes' if m.httptools else 'no'}",
+        f"- Event loops: {_runtime(r)}",
         f"- {versions}",
         f"- Code: {commit}",
         f"- Sizes: {c.tokens:,} tokens x {c.repeats} repeats; {c.ttft_turns} TTFT turns;"
-        f" concurrency {levels} (streamsxtokens@tok/s); store {list(c.store_sizes)}",
+        f" concurrency {levels} (streams x tokens @ tok/s); store {list(c.store_sizes)}",
         "- Every process (fake Ollama, server, bridge, bare servers) is a child of the driver,"
-        " which runs all clients; all share the same cores.",
+        " which runs all clients; all share the same cores. Server: MOCHI_MAX_CONCURRENT_TURNS"
+        "=2000, MOCHI_LOG_LEVEL=WARNING; streams coalesce by default (all but (b'), (c')).",
+        f"- Open-file limit (soft) of the driver, inherited by the children: {r.open_file_limit}"
+        + _child_limits(r),
     ]
+
+
+def _runtime(r: Results) -> str:
+    runtime = r.runtime
+    if runtime is None and r.concurrency and r.concurrency.levels:
+        runtime = r.concurrency.levels[0].runtime
+    text = f"driver (all clients) and fake Ollama on {r.driver_loop}"
+    if runtime is not None:
+        text += (
+            f"; server on {runtime.server_loop}, bridge on {runtime.bridge_loop} +"
+            f" {runtime.bridge_http} (seen in their loaded libraries); the bare servers"
+            " run the same"
+        )
+    return text
+
+
+def _child_limits(r: Results) -> str:
+    if not r.concurrency:
+        return ""
+    seen = {f"{k} {v}" for lr in r.concurrency.levels for k, v in lr.open_file_limits.items()}
+    return f" (checked in the children: {', '.join(sorted(seen))})" if seen else ""
 
 
 def markdown(r: Results) -> str:
@@ -569,6 +598,9 @@ def as_json(r: Results) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": r.config.name,
         "seconds": r.seconds,
+        "open_file_limit": r.open_file_limit,
+        "driver_loop": r.driver_loop,
+        "runtime": r.runtime.__dict__ if r.runtime else None,
         "machine": m.__dict__,
         "targets": [t.__dict__ for t in targets(r)],
     }

@@ -34,15 +34,24 @@ class FakeOllama:
             return stats
 
 
-async def start_fake(log_dir: Path, models: Sequence[str]) -> FakeOllama:
+async def start_fake(log_dir: Path, models: Sequence[str], loop: str) -> FakeOllama:
     port = free_port()
-    args = ["-m", "bench.fast_ollama", "--host", LOOPBACK, "--port", str(port)]
+    args = ["-m", "bench.fast_ollama", "--host", LOOPBACK, "--port", str(port), "--loop", loop]
     for model in models:
         args += ["--model", model]
     child = spawn("fast_ollama", args, {}, log_dir)
     url = f"http://{LOOPBACK}:{port}"
     await wait_http(child, f"{url}/api/version")
     return FakeOllama(child, url)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The event loops and HTTP implementation the server and bridge run on."""
+
+    server_loop: str
+    bridge_loop: str
+    bridge_http: str
 
 
 @dataclass
@@ -55,13 +64,17 @@ class Mochi:
     grpc_target: str
     http_url: str
 
+    def runtime(self) -> Runtime:
+        """What the processes actually loaded (their mapped libraries)."""
+        return Runtime(
+            server_loop="uvloop" if self.server.loaded("uvloop") else "asyncio",
+            bridge_loop="uvloop" if self.bridge.loaded("uvloop") else "asyncio",
+            bridge_http="httptools" if self.bridge.loaded("httptools") else "h11",
+        )
+
     def stop(self) -> None:
         self.bridge.stop()
         self.server.stop()
-
-    @property
-    def stream_url_prefix(self) -> str:
-        return f"{self.http_url}/api/v1/chat"
 
     def stream_url(self, session_id: str) -> str:
         return f"{self.http_url}/api/v1/chat/{session_id}/stream"
@@ -127,15 +140,30 @@ class Bare:
         self.grpc_server.stop()
 
 
-async def start_bare(log_dir: Path) -> Bare:
+async def start_bare(log_dir: Path, runtime: Runtime) -> Bare:
+    """The bare servers, on the event loops and HTTP implementation of ours."""
     grpc_port, http_port = free_port(), free_port()
     target = f"{LOOPBACK}:{grpc_port}"
     grpc_server = spawn(
-        "bare-grpc", ["-m", "bench.bare_grpc", "--port", str(grpc_port)], {}, log_dir
+        "bare-grpc",
+        ["-m", "bench.bare_grpc", "--port", str(grpc_port), "--loop", runtime.server_loop],
+        {},
+        log_dir,
     )
     http_server = spawn(
         "bare-http",
-        ["-m", "bench.bare_http", "--port", str(http_port), "--grpc-target", target],
+        [
+            "-m",
+            "bench.bare_http",
+            "--port",
+            str(http_port),
+            "--grpc-target",
+            target,
+            "--loop",
+            runtime.bridge_loop,
+            "--http",
+            runtime.bridge_http,
+        ],
         {},
         log_dir,
     )
@@ -168,13 +196,6 @@ async def create_sessions(
             return await create_session(stub, model)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
-
-
-async def create_session_http(client: httpx.AsyncClient, base_url: str, model: str) -> str:
-    response = await client.post(f"{base_url}/api/v1/sessions", json={"model": model})
-    response.raise_for_status()
-    session_id: str = response.json()["session_id"]
-    return session_id
 
 
 @dataclass

@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench import stopping
 from bench.clients import StreamResult, sse_stream
 from bench.config import BenchConfig, Level
 from bench.processes import Meter, Usage
-from bench.stack import Channels, FakeOllama, create_sessions, start_mochi
+from bench.stack import Channels, FakeOllama, Runtime, create_sessions, start_mochi
 from bench.stats import percentile
 
 SETTLE_SECONDS = 1.0
@@ -46,6 +47,7 @@ class LevelResult:
     open_file_limits: dict[str, int] = field(default_factory=dict)
     # The most chat requests the fake Ollama served at once during the level.
     peak_ollama_requests: int = 0
+    runtime: Runtime | None = None
 
     def rss_per_stream_kb(self, process: str) -> float:
         u = self.usage.get(process)
@@ -72,7 +74,8 @@ class LevelResult:
 
 @dataclass
 class ConcurrencyResult:
-    levels: list[LevelResult]
+    levels: list[LevelResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
 
 def _classify(error: str) -> str:
@@ -84,6 +87,7 @@ async def _level(
 ) -> LevelResult:
     result = LevelResult(level)
     mochi = await start_mochi(f"c{level.streams}x{level.rate:g}", fake.url, log_dir)
+    result.runtime = mochi.runtime()
     channels = Channels.open(mochi.grpc_target)
     limits = httpx.Limits(
         max_connections=level.streams + 16, max_keepalive_connections=level.streams + 16
@@ -155,9 +159,14 @@ async def _level(
 async def run(
     config: BenchConfig, fake: FakeOllama, log_dir: Path, *, progress: Callable[[str], None]
 ) -> ConcurrencyResult:
-    levels: list[LevelResult] = []
+    result = ConcurrencyResult()
     for level in config.levels:
+        stopping.check()
         started = time.monotonic()
-        levels.append(await _level(level, fake, log_dir, progress))
+        try:
+            result.levels.append(await _level(level, fake, log_dir, progress))
+        except Exception as exc:
+            progress(f"  {level.label} failed: {exc!r}")
+            result.failures.append(f"{level.label}: {type(exc).__name__}: {exc}")
         progress(f"  level took {time.monotonic() - started:.1f} s")
-    return ConcurrencyResult(levels)
+    return result

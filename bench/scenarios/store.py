@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import stopping
 from bench.config import BenchConfig
 from bench.stats import median, percentile
 from mochi_grpc.entities import Message, Role, Session
@@ -70,6 +71,7 @@ async def run(
             await store.create_session(session, _history(n))
             size = SizeResult(n)
             for i in range(WARMUP + config.store_appends):
+                stopping.check()
                 message = Message(Role.USER if i % 2 else Role.ASSISTANT, TEXT)
                 started = time.perf_counter()
                 await store.replace_tail(session, n, [message])

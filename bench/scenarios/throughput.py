@@ -19,6 +19,7 @@ import httpx
 import ollama
 import psutil
 
+from bench import stopping
 from bench.clients import StreamResult, direct_stream, grpc_stream, sse_stream
 from bench.config import BenchConfig
 from bench.processes import Meter
@@ -179,6 +180,7 @@ async def run(
         await sse_stream(http, f"{bare.http_url}/pass/100")
 
         for rep in range(config.repeats):
+            stopping.check()
             progress(f"throughput: repeat {rep + 1}/{config.repeats}")
             runs: list[tuple[str, dict[str, psutil.Process], Reader]] = [
                 ("direct", {"fake": fake_p, "driver": driver}, direct)
@@ -213,6 +215,7 @@ async def run(
                 ),
             ]
             for key, processes, read in runs:
+                stopping.check()
                 outcome = await _measured(processes, read)
                 result.paths[key].runs.append(outcome)
                 progress(

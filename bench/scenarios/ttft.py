@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import ollama
 
+from bench import stopping
 from bench.clients import StreamResult, direct_stream, grpc_stream, sse_stream
 from bench.config import BenchConfig
 from bench.stack import Channels, FakeOllama, Mochi, create_sessions
@@ -63,6 +64,7 @@ async def run(
             await sse_stream(http, mochi.stream_url(sse_sessions[turns + i]))
         progress(f"ttft: {turns} turns on each path")
         for i in range(turns):
+            stopping.check()
             for path, outcome in (
                 ("direct", await direct_stream(direct_client, model)),
                 ("grpc", await grpc_stream(channels.chat, grpc_sessions[i])),
