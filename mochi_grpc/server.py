@@ -81,7 +81,10 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     """Starts the gRPC server inside the running event loop."""
     store = SqliteStore(settings.database_path)
     await store.open()
-    backend = llm or OllamaBackend(settings.ollama_host)
+    # A few connections beyond the turns for model lookups running alongside.
+    backend = llm or OllamaBackend(
+        settings.ollama_host, max_connections=settings.max_concurrent_turns + 16
+    )
     locks = SessionLocks()
     engine = ChatEngine(store, backend, locks, max_concurrent_turns=settings.max_concurrent_turns)
     sessions = SessionManager(store, backend, locks)

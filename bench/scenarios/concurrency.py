@@ -28,6 +28,8 @@ from bench.stats import percentile
 
 SETTLE_SECONDS = 1.0
 # A level that has not finished this long after its nominal length is cut off.
+# Streams one HTTP client carries.
+STREAMS_PER_CLIENT = 50
 GRACE_SECONDS = 120.0
 
 
@@ -89,11 +91,14 @@ async def _level(
     mochi = await start_mochi(f"c{level.streams}x{level.rate:g}", fake.url, log_dir)
     result.runtime = mochi.runtime()
     channels = Channels.open(mochi.grpc_target)
-    limits = httpx.Limits(
-        max_connections=level.streams + 16, max_keepalive_connections=level.streams + 16
-    )
+    # Several small clients: each start and end of a request scans its
+    # client's whole connection pool, which would stall the driver at 1,000.
+    limits = httpx.Limits(max_connections=STREAMS_PER_CLIENT, max_keepalive_connections=8)
     timeout = httpx.Timeout(connect=30.0, read=60.0, write=30.0, pool=60.0)
-    http = httpx.AsyncClient(limits=limits, timeout=timeout)
+    https = [
+        httpx.AsyncClient(limits=limits, timeout=timeout)
+        for _ in range(-(-level.streams // STREAMS_PER_CLIENT))
+    ]
     try:
         result.open_file_limits = {
             "server": mochi.server.open_file_limit(),
@@ -112,8 +117,10 @@ async def _level(
         progress(f"concurrency {level.label}: {level.streams} streams of {level.tokens} tokens")
         async with Meter(processes) as meter:
             tasks = [
-                asyncio.create_task(sse_stream(http, mochi.stream_url(s), timed=True))
-                for s in sessions
+                asyncio.create_task(
+                    sse_stream(https[i % len(https)], mochi.stream_url(s), timed=True)
+                )
+                for i, s in enumerate(sessions)
             ]
             _, pending = await asyncio.wait(tasks, timeout=level.seconds + GRACE_SECONDS)
             for task in pending:
@@ -150,7 +157,8 @@ async def _level(
             f" at most {result.peak_ollama_requests} Ollama requests at once"
         )
     finally:
-        await http.aclose()
+        for client in https:
+            await client.aclose()
         await channels.close()
         mochi.stop()
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from typing import Any, TypeVar, cast
@@ -24,6 +25,8 @@ T = TypeVar("T")
 _TIMEOUT = httpx.Timeout(None, connect=10.0)
 
 _UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
+
+_CONNECTIONS_PER_CLIENT = 64
 
 
 def _translate(
@@ -69,9 +72,25 @@ class OllamaBackend:
 
     name = "ollama"
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, *, max_connections: int = 256) -> None:
         self.host = host
-        self._client = ollama.AsyncClient(host=host, timeout=_TIMEOUT)
+        # One connection per running turn: a turn must never wait in a pool
+        # behind others (Ollama queues what it cannot run). The connections
+        # are spread over several clients because each start and end of a
+        # request costs a scan of its client's whole pool.
+        shards = max(1, -(-max_connections // _CONNECTIONS_PER_CLIENT))
+        limits = httpx.Limits(
+            max_connections=_CONNECTIONS_PER_CLIENT,
+            max_keepalive_connections=_CONNECTIONS_PER_CLIENT,
+        )
+        # One TLS context for all: making one loads the CA bundle each time.
+        tls = ssl.create_default_context()
+        self._clients = [
+            ollama.AsyncClient(host=host, timeout=_TIMEOUT, limits=limits, verify=tls)
+            for _ in range(shards)
+        ]
+        self._busy = [0] * shards
+        self._client = self._clients[0]
 
     async def _call(self, call: Awaitable[T], model: str | None = None) -> T:
         try:
@@ -80,8 +99,10 @@ class OllamaBackend:
             raise _translate(exc, self.host, model) from exc
 
     async def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        shard = self._busy.index(min(self._busy))
+        self._busy[shard] += 1
         try:
-            stream = await self._client.chat(
+            stream = await self._clients[shard].chat(
                 model=request.model,
                 messages=request.messages,
                 tools=request.tools,
@@ -95,6 +116,8 @@ class OllamaBackend:
                     yield _chunk(part)
         except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
             raise _translate(exc, self.host, request.model) from exc
+        finally:
+            self._busy[shard] -= 1
 
     async def _describe(self, entry: ollama.ListResponse.Model) -> ModelInfo:
         name = entry.model or ""
@@ -144,4 +167,5 @@ class OllamaBackend:
         return True
 
     async def close(self) -> None:
-        await self._client.close()  # type: ignore[no-untyped-call]
+        for client in self._clients:
+            await client.close()  # type: ignore[no-untyped-call]

@@ -11,7 +11,7 @@ from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc.config import Settings
-from mochi_grpc.server import start
+from mochi_grpc.server import RunningServer, start
 from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, Reply
 from tests.support import case, collect, error_info, runs, text_of
@@ -318,3 +318,21 @@ async def test_without_coalescing_every_chunk_is_its_own_event(
 
     assert [case(e) for e in events] == ["content_delta"] * 4 + ["message_complete", "done"]
     assert [e.content_delta.content for e in events[:4]] == ["Once", " upon", " a", " time"]
+
+
+async def test_more_turns_than_a_default_connection_pool_reach_ollama_at_once(
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama, server: RunningServer
+) -> None:
+    turns = 130  # httpx alone would hold all but 100 of them back
+    ids = [await _session(sessions) for _ in range(turns)]
+    fake_ollama.script(*(Reply(content=["..."], hang_after=1) for _ in range(turns)))
+    calls = [chat.ChatStream(cpb.ChatStreamRequest(session_id=i, message="q")) for i in ids]
+
+    last = await asyncio.wait_for(fake_ollama.wait_for_request(turns), 10)
+
+    assert len(fake_ollama.requests) == turns
+    assert not any(r.disconnected.is_set() for r in fake_ollama.requests)
+    assert last.chunks_sent <= 1
+    for call in calls:
+        call.cancel()
+    await asyncio.wait_for(server.engine.drain(), 10)
