@@ -67,9 +67,7 @@ class SessionManager:
         return session
 
     async def get_session(self, session_id: str) -> tuple[Session, list[Message]]:
-        session = await self._store.get_session(session_id)
-        page = await self._store.list_messages(session_id)
-        return session, page.messages
+        return await self._store.get_conversation(session_id)
 
     async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
         return await self._store.list_sessions(page_size, page_token)

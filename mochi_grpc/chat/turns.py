@@ -120,8 +120,7 @@ class ChatEngine:
         raise RuntimeError("turn ended without a reply")  # pragma: no cover
 
     async def _plan(self, session_id: str, message: str | None) -> _Plan:
-        session = await self._store.get_session(session_id)
-        history = (await self._store.list_messages(session_id)).messages
+        session, history = await self._store.get_conversation(session_id)
         keep = len(history)
         new: list[Message] = []
         if message is not None:

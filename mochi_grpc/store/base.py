@@ -39,6 +39,10 @@ class SessionStore(Protocol):
         """Raises SessionNotFound."""
         ...
 
+    async def get_conversation(self, session_id: str) -> tuple[Session, list[Message]]:
+        """A session and all its messages, read together; raises SessionNotFound."""
+        ...
+
     async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
         """Most recently updated first; raises InvalidRequest for a bad token."""
         ...

@@ -188,6 +188,24 @@ class SqliteStore:
 
         return await self._run(work)
 
+    async def get_conversation(self, session_id: str) -> tuple[Session, list[Message]]:
+        def work(conn: sqlite3.Connection) -> tuple[Session, list[Message]]:
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                row = conn.execute(
+                    _SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
+                ).fetchone()
+                if row is None:
+                    raise SessionNotFound(session_id)
+                rows = conn.execute(
+                    "SELECT * FROM messages WHERE session_id = ? ORDER BY position", (session_id,)
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return session_from_row(dict(row)), [message_from_row(dict(r)) for r in rows]
+
+        return await self._run(work)
+
     async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
         size = _page_size(page_size, DEFAULT_SESSION_PAGE)
         after = _decode_token(page_token) if page_token else None

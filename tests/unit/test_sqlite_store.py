@@ -129,3 +129,15 @@ async def test_list_messages_pages(store: SqliteStore) -> None:
     contents = [m.content for p in (first, second, last) for m in p.messages]
     assert contents == [f"m{i}" for i in range(5)]
     assert last.next_page_token == ""
+
+
+async def test_get_conversation_reads_session_and_messages_together(store: SqliteStore) -> None:
+    session = Session(model="m")
+    await store.create_session(session, _messages(3))
+
+    got, messages = await store.get_conversation(session.session_id)
+
+    assert got.message_count == 3
+    assert [m.content for m in messages] == ["m0", "m1", "m2"]
+    with pytest.raises(SessionNotFound):
+        await store.get_conversation("nothere123")
