@@ -37,6 +37,8 @@ class StreamResult:
     # Timed streams only: per-token delay (ms) and gaps between arrivals (ms).
     delays_ms: list[float] = field(default_factory=list)
     gaps_ms: list[float] = field(default_factory=list)
+    # Emission time (ns, wall clock) of each token in delays_ms, in the same order.
+    emitted_ns: list[int] = field(default_factory=list)
 
     @property
     def tokens_per_second(self) -> float:
@@ -71,6 +73,7 @@ class TokenCounter:
                 continue
             result.tokens += 1
             result.delays_ms.append((arrival - int(piece)) / 1e6)
+            result.emitted_ns.append(int(piece))
         if self._last_arrival_ns is not None:
             result.gaps_ms.append((arrival - self._last_arrival_ns) / 1e6)
         self._last_arrival_ns = arrival

@@ -40,6 +40,9 @@ class LevelResult:
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
     delays_ms: list[float] = field(default_factory=list)
+    # Added delay of the tokens emitted once every stream had begun: the
+    # steady state, without the burst of all streams starting at once.
+    steady_delays_ms: list[float] = field(default_factory=list)
     gaps_ms: list[float] = field(default_factory=list)
     first_token_s: list[float] = field(default_factory=list)
     durations_s: list[float] = field(default_factory=list)
@@ -72,6 +75,9 @@ class LevelResult:
 
     def delay(self, q: float) -> float:
         return percentile(self.delays_ms, q)
+
+    def steady_delay(self, q: float) -> float:
+        return percentile(self.steady_delays_ms, q)
 
 
 @dataclass
@@ -129,6 +135,12 @@ async def _level(
         result.usage = meter.usage
         result.peak_ollama_requests = (await fake.stats())["peak"]
         result.wall_seconds = meter.wall_seconds
+        outcomes = [t.result() for t in tasks if t not in pending]
+        all_started = max((o.emitted_ns[0] for o in outcomes if o.emitted_ns), default=0)
+        for o in outcomes:
+            result.steady_delays_ms += [
+                d for d, e in zip(o.delays_ms, o.emitted_ns, strict=True) if e > all_started
+            ]
         kinds: collections.Counter[str] = collections.Counter()
         for task in tasks:
             if task in pending:
