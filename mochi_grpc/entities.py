@@ -90,6 +90,8 @@ class ContextWindowConfig:
     last_adjustment: WindowReason = WindowReason.INITIAL_SETUP
     adjustment_history: list[WindowAdjustment] = field(default_factory=list)
     manual_override: bool = False
+    # The model's context length as last looked up (None: unknown).
+    model_max_context: int | None = None
 
 
 @dataclass

@@ -23,14 +23,18 @@ from mochi_grpc._gen.mochi.v1 import (
     server_service_pb2_grpc,
     session_service_pb2,
     session_service_pb2_grpc,
+    system_prompt_service_pb2,
+    system_prompt_service_pb2_grpc,
 )
 from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager
+from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.config import VERSION, Settings, parse_settings
 from mochi_grpc.llm import LLMBackend, OllamaBackend
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
 from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
+from mochi_grpc.services.system_prompts import SystemPromptService
 from mochi_grpc.store import SqliteStore
 
 log = logging.getLogger("mochi_grpc")
@@ -40,6 +44,7 @@ SERVICE_NAMES = [
     chat_service_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
     model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
     server_service_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
+    system_prompt_service_pb2.DESCRIPTOR.services_by_name["SystemPromptService"].full_name,
 ]
 
 # Long prompt processing sends nothing for minutes: allow clients to ping
@@ -87,14 +92,16 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     )
     locks = SessionLocks()
     engine = ChatEngine(store, backend, locks, max_concurrent_turns=settings.max_concurrent_turns)
-    sessions = SessionManager(store, backend, locks)
+    prompts = PromptLibrary(settings.resolved_system_prompts_dir)
+    sessions = SessionManager(store, backend, locks, prompts)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    # The system prompt and tool confirmation RPCs answer UNIMPLEMENTED until
-    # their features are served.
-    session_service = SessionService(sessions)  # type: ignore[abstract]
+    # ConfirmToolCall answers UNIMPLEMENTED until tools are served.
     chat_service = ChatService(engine, coalesce=settings.stream_coalesce)  # type: ignore[abstract]
-    session_service_pb2_grpc.add_SessionServiceServicer_to_server(session_service, server)
+    session_service_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(sessions), server)
+    system_prompt_service_pb2_grpc.add_SystemPromptServiceServicer_to_server(
+        SystemPromptService(prompts), server
+    )
     chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(backend), server)
     server_service_pb2_grpc.add_ServerServiceServicer_to_server(ServerService(backend), server)

@@ -1,21 +1,32 @@
-"""Creating, reading, changing and deleting sessions."""
+"""Creating, reading, changing and deleting sessions, and their system prompt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mochi_grpc.chat import context_window
 from mochi_grpc.chat.locks import SessionLocks
+from mochi_grpc.chat.prompts import PromptLibrary, check_content, check_filename
 from mochi_grpc.entities import (
     AgentSettings,
+    ContextWindowConfig,
     Message,
     Role,
     Session,
     ToolSettings,
     utc_now,
 )
-from mochi_grpc.errors import InvalidMessageIndex, InvalidRequest, MochiError
+from mochi_grpc.errors import InvalidMessageIndex, InvalidRequest, MochiError, NoSystemPrompt
 from mochi_grpc.llm import LLMBackend
 from mochi_grpc.store import MessagePage, SessionPage, SessionStore
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    """A context window fixed by hand (manual_override) or let go again."""
+
+    manual_override: bool
+    current_window: int = 0
 
 
 @dataclass(frozen=True)
@@ -25,13 +36,30 @@ class SessionUpdate:
     model: str | None = None
     tool_settings: ToolSettings | None = None
     agent_settings: AgentSettings | None = None
+    context_window: WindowChange | None = None
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    session: Session
+    model_max_context: int | None
+    system_prompt_file: str | None
+
+
+@dataclass(frozen=True)
+class SystemPrompt:
+    content: str
+    source_file: str | None
 
 
 class SessionManager:
-    def __init__(self, store: SessionStore, llm: LLMBackend, locks: SessionLocks) -> None:
+    def __init__(
+        self, store: SessionStore, llm: LLMBackend, locks: SessionLocks, prompts: PromptLibrary
+    ) -> None:
         self._store = store
         self._llm = llm
         self._locks = locks
+        self._prompts = prompts
 
     async def create_session(
         self,
@@ -44,7 +72,14 @@ class SessionManager:
     ) -> Session:
         if not model.strip():
             raise InvalidRequest("model is required", field="model")
-        await self._llm.get_model(model)
+        prompt = None
+        if system_prompt:
+            # Given text wins; a file named beside it is only its label.
+            label = check_filename(system_prompt_source_file) if system_prompt_source_file else None
+            prompt = SystemPrompt(check_content(system_prompt), label)
+        elif system_prompt_source_file:
+            prompt = await self._from_file(system_prompt_source_file)
+        info = await self._llm.get_model(model)
         now = utc_now()
         session = Session(
             model=model,
@@ -52,17 +87,9 @@ class SessionManager:
             updated_at=now,
             tool_settings=tool_settings or ToolSettings(),
             agent_settings=agent_settings or AgentSettings(),
+            context_window=context_window.new_config(info.context_length),
         )
-        messages = []
-        if system_prompt:
-            messages.append(
-                Message(
-                    Role.SYSTEM,
-                    system_prompt,
-                    timestamp=now,
-                    source_file=system_prompt_source_file or None,
-                )
-            )
+        messages = [] if prompt is None else [self._system_message(prompt)]
         await self._store.create_session(session, messages)
         return session
 
@@ -79,15 +106,35 @@ class SessionManager:
         with self._locks.hold(session_id):
             session = await self._store.get_session(session_id)
             if update.model is not None and update.model != session.model:
-                await self._llm.get_model(update.model)
+                info = await self._llm.get_model(update.model)
                 session.model = update.model
+                session.context_window = context_window.for_new_model(
+                    session.context_window, info.context_length
+                )
             if update.tool_settings is not None:
                 session.tool_settings = update.tool_settings
             if update.agent_settings is not None:
                 session.agent_settings = update.agent_settings
+            if update.context_window is not None:
+                session.context_window = self._window(session, update.context_window)
             session.updated_at = utc_now()
             await self._store.update_session(session)
             return session
+
+    @staticmethod
+    def _window(session: Session, change: WindowChange) -> ContextWindowConfig:
+        config = session.context_window
+        if not change.manual_override:
+            return context_window.clear_manual(config)
+        limit = config.model_max_context
+        if change.current_window < 1 or (limit is not None and change.current_window > limit):
+            raise InvalidRequest(
+                f"current_window must be between 1 and the model's context length ({limit})"
+                if limit
+                else "current_window must be at least 1",
+                field="context_window.current_window",
+            )
+        return context_window.set_by_hand(config, change.current_window)
 
     async def delete_session(self, session_id: str) -> None:
         with self._locks.hold(session_id):
@@ -126,9 +173,40 @@ class SessionManager:
             await self._store.replace_tail(session, index, [message])
             return message, session.message_count
 
+    async def set_system_prompt(
+        self, session_id: str, content: str | None, source_file: str | None
+    ) -> SystemPrompt:
+        """Sets message 0 to the prompt (a named file wins over given text);
+        the history after it is kept."""
+        if source_file:
+            prompt = await self._from_file(source_file)
+        elif content is not None:
+            prompt = SystemPrompt(check_content(content), None)
+        else:
+            raise InvalidRequest("Give the prompt's content or a source_file", field="content")
+        with self._locks.hold(session_id):
+            session = await self._store.get_session(session_id)
+            first = await self._store.get_message(session_id, 0)
+            replaced = 1 if first is not None and first.role is Role.SYSTEM else 0
+            session.updated_at = utc_now()
+            await self._store.splice(session, 0, replaced, [self._system_message(prompt)])
+        return prompt
 
-@dataclass(frozen=True)
-class SessionStatus:
-    session: Session
-    model_max_context: int | None
-    system_prompt_file: str | None
+    async def remove_system_prompt(self, session_id: str) -> None:
+        with self._locks.hold(session_id):
+            session = await self._store.get_session(session_id)
+            first = await self._store.get_message(session_id, 0)
+            if first is None or first.role is not Role.SYSTEM:
+                raise NoSystemPrompt(
+                    f"Session {session_id} has no system prompt", details={"session_id": session_id}
+                )
+            session.updated_at = utc_now()
+            await self._store.splice(session, 0, 1, [])
+
+    async def _from_file(self, filename: str) -> SystemPrompt:
+        prompt = await self._prompts.get(filename)
+        return SystemPrompt(prompt.content, prompt.filename)
+
+    @staticmethod
+    def _system_message(prompt: SystemPrompt) -> Message:
+        return Message(Role.SYSTEM, prompt.content, source_file=prompt.source_file)

@@ -12,9 +12,10 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mochi_grpc.chat import context_window
 from mochi_grpc.chat.events import (
     ContentDelta,
     MessageComplete,
@@ -121,6 +122,8 @@ class ChatEngine:
 
     async def _plan(self, session_id: str, message: str | None) -> _Plan:
         session, history = await self._store.get_conversation(session_id)
+        if session.context_window.model_max_context is None:
+            await self._learn_model_context(session)
         keep = len(history)
         new: list[Message] = []
         if message is not None:
@@ -134,6 +137,17 @@ class ChatEngine:
                 details={"session_id": session_id},
             )
         return _Plan(session, keep, new, context)
+
+    async def _learn_model_context(self, session: Session) -> None:
+        """Sessions stored before the model's context length was kept learn
+        it once, so their window can grow past the default."""
+        try:
+            info = await self._llm.get_model(session.model)
+        except MochiError:
+            return  # the turn will report the backend's failure itself
+        session.context_window = replace(
+            session.context_window, model_max_context=info.context_length
+        )
 
     async def _run(
         self, plan: _Plan, think: bool, interruption_reason: Callable[[], str]
@@ -165,6 +179,10 @@ class ChatEngine:
                 return
             settled = True
             stored = reply.message()
+            if reply.done:
+                session.context_window = context_window.after_turn(
+                    session.context_window, reply.usage_tokens
+                )
             await self._save(plan, stored)
             usage = WindowUsage(
                 current_window=session.context_window.current_window,

@@ -120,6 +120,7 @@ def context_window(c: ContextWindowConfig) -> pb.ContextWindowConfig:
             for a in c.adjustment_history
         ],
         manual_override=c.manual_override,
+        model_max_context=c.model_max_context,
     )
 
 

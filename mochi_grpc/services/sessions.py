@@ -7,13 +7,14 @@ import grpc
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2_grpc as pb_grpc
 from mochi_grpc.chat import SessionManager, SessionUpdate
+from mochi_grpc.chat.sessions import WindowChange
 from mochi_grpc.errors import InvalidRequest
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
 
-_UPDATABLE = {"model", "tool_settings", "agent_settings"}
+_UPDATABLE = {"model", "tool_settings", "agent_settings", "context_window"}
 
 
 def _optional(request: object, name: str) -> str | None:
@@ -81,6 +82,12 @@ class SessionService(pb_grpc.SessionServiceServicer):
             agent_settings=convert.agent_settings_from(given.agent_settings)
             if "agent_settings" in paths
             else None,
+            context_window=WindowChange(
+                manual_override=given.context_window.manual_override,
+                current_window=given.context_window.current_window,
+            )
+            if "context_window" in paths
+            else None,
         )
         session = await self._sessions.update_session(given.session_id, update)
         return pb.UpdateSessionResponse(session=convert.session(session))
@@ -141,3 +148,21 @@ class SessionService(pb_grpc.SessionServiceServicer):
             summary=convert.summary(session.summary) if session.summary else None,
             summary_model=session.summary_model,
         )
+
+    @grpc_errors
+    async def SetSessionSystemPrompt(
+        self, request: pb.SetSessionSystemPromptRequest, context: Context[object, object]
+    ) -> pb.SetSessionSystemPromptResponse:
+        prompt = await self._sessions.set_system_prompt(
+            request.session_id, _optional(request, "content"), _optional(request, "source_file")
+        )
+        return pb.SetSessionSystemPromptResponse(
+            content=prompt.content, source_file=prompt.source_file, message_index=0
+        )
+
+    @grpc_errors
+    async def RemoveSessionSystemPrompt(
+        self, request: pb.RemoveSessionSystemPromptRequest, context: Context[object, object]
+    ) -> pb.RemoveSessionSystemPromptResponse:
+        await self._sessions.remove_system_prompt(request.session_id)
+        return pb.RemoveSessionSystemPromptResponse()

@@ -71,3 +71,11 @@ class SessionStore(Protocol):
         """Keeps the first `keep` messages, stores `new_messages` after them and
         saves the session's metadata (message_count is set here), atomically."""
         ...
+
+    async def splice(
+        self, session: Session, start: int, remove: int, new_messages: Sequence[Message]
+    ) -> None:
+        """Replaces `remove` messages at `start` with `new_messages`, moving the
+        later ones, and saves the session's metadata, atomically. It touches
+        every later message: for edits at the head (the system prompt)."""
+        ...

@@ -63,6 +63,7 @@ def session_columns(session: Session) -> dict[str, Any]:
                     for a in cw.adjustment_history
                 ],
                 "manual_override": cw.manual_override,
+                "model_max_context": cw.model_max_context,
             }
         ),
         "summary": None
@@ -98,6 +99,7 @@ def session_from_row(row: dict[str, Any]) -> Session:
                 for a in cw["adjustment_history"]
             ],
             manual_override=cw["manual_override"],
+            model_max_context=cw.get("model_max_context"),
         ),
         summary=None if summary is None else Summary(summary["summary"], summary["topics"]),
         summary_model=row["summary_model"],

@@ -283,6 +283,40 @@ class SqliteStore:
 
         return await self._run(work)
 
+    async def splice(
+        self, session: Session, start: int, remove: int, new_messages: Sequence[Message]
+    ) -> None:
+        shift = len(new_messages) - remove
+        session.message_count += shift
+        columns = session_columns(session)
+        sid = session.session_id
+
+        def work(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                _update_session(conn, columns)
+                conn.execute(
+                    "DELETE FROM messages WHERE session_id = ? AND position >= ? AND position < ?",
+                    (sid, start, start + remove),
+                )
+                if shift:
+                    # Through negative positions, so no two rows ever share one.
+                    conn.execute(
+                        "UPDATE messages SET position = -(position + ?) - 1"
+                        " WHERE session_id = ? AND position >= ?",
+                        (shift, sid, start + remove),
+                    )
+                    conn.execute(
+                        "UPDATE messages SET position = -position - 1"
+                        " WHERE session_id = ? AND position < 0",
+                        (sid,),
+                    )
+                for offset, message in enumerate(new_messages):
+                    _insert(conn, "messages", message_columns(sid, start + offset, message))
+
+            self._transaction(conn, body)
+
+        await self._run(work)
+
     async def replace_tail(
         self, session: Session, keep: int, new_messages: Sequence[Message]
     ) -> None:

@@ -141,3 +141,28 @@ async def test_get_conversation_reads_session_and_messages_together(store: Sqlit
     assert [m.content for m in messages] == ["m0", "m1", "m2"]
     with pytest.raises(SessionNotFound):
         await store.get_conversation("nothere123")
+
+
+async def test_splice_inserts_at_the_head_and_moves_the_rest(store: SqliteStore) -> None:
+    session = Session(model="m")
+    await store.create_session(session, _messages(3))
+
+    await store.splice(session, 0, 0, [Message(Role.SYSTEM, "sys")])
+
+    page = await store.list_messages(session.session_id)
+    assert [m.content for m in page.messages] == ["sys", "m0", "m1", "m2"]
+    assert (await store.get_session(session.session_id)).message_count == 4
+
+
+async def test_splice_replaces_and_removes_at_the_head(store: SqliteStore) -> None:
+    session = Session(model="m")
+    await store.create_session(session, [Message(Role.SYSTEM, "old"), *_messages(2)])
+
+    await store.splice(session, 0, 1, [Message(Role.SYSTEM, "new")])
+    replaced = [m.content for m in (await store.list_messages(session.session_id)).messages]
+    await store.splice(session, 0, 1, [])
+    removed = [m.content for m in (await store.list_messages(session.session_id)).messages]
+
+    assert replaced == ["new", "m0", "m1"]
+    assert removed == ["m0", "m1"]
+    assert (await store.get_session(session.session_id)).message_count == 2
