@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import (
         SessionServiceAsyncStub as SessionStub,
     )
+    from mochi_grpc._gen.mochi.v1.system_prompt_service_pb2_grpc import (
+        SystemPromptServiceAsyncStub as SystemPromptStub,
+    )
 else:
     from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub as ChatStub
     from mochi_grpc._gen.mochi.v1.model_service_pb2_grpc import ModelServiceStub as ModelStub
@@ -24,5 +27,8 @@ else:
     from mochi_grpc._gen.mochi.v1.session_service_pb2_grpc import (
         SessionServiceStub as SessionStub,
     )
+    from mochi_grpc._gen.mochi.v1.system_prompt_service_pb2_grpc import (
+        SystemPromptServiceStub as SystemPromptStub,
+    )
 
-__all__ = ["ChatStub", "ModelStub", "ServerStub", "SessionStub"]
+__all__ = ["ChatStub", "ModelStub", "ServerStub", "SessionStub", "SystemPromptStub"]

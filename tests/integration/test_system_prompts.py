@@ -11,9 +11,8 @@ from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import system_prompt_service_pb2 as ppb
-from mochi_grpc._gen.mochi.v1.system_prompt_service_pb2_grpc import SystemPromptServiceStub
 from mochi_grpc.config import Settings
-from mochi_grpc.stubs import ChatStub, SessionStub
+from mochi_grpc.stubs import ChatStub, SessionStub, SystemPromptStub
 from tests.fakes import FakeOllama
 from tests.support import error_info
 
@@ -21,8 +20,8 @@ MODEL = "llama3.2:latest"
 
 
 @pytest.fixture
-def prompts(channel: grpc.aio.Channel) -> SystemPromptServiceStub:
-    return SystemPromptServiceStub(channel)
+def prompts(channel: grpc.aio.Channel) -> SystemPromptStub:
+    return SystemPromptStub(channel)
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-async def _create(prompts: SystemPromptServiceStub, name: str, content: str) -> ppb.SystemPrompt:
+async def _create(prompts: SystemPromptStub, name: str, content: str) -> ppb.SystemPrompt:
     response = await prompts.CreateSystemPrompt(
         ppb.CreateSystemPromptRequest(filename=name, content=content)
     )
@@ -47,7 +46,7 @@ async def _messages(sessions: SessionStub, session_id: str) -> list[spb.Message]
 
 
 async def test_prompt_files_can_be_created_listed_read_updated_and_deleted(
-    prompts: SystemPromptServiceStub, prompts_dir: Path
+    prompts: SystemPromptStub, prompts_dir: Path
 ) -> None:
     long_text = "word " * 100
     await _create(prompts, "coder.md", "You write code.")
@@ -67,7 +66,7 @@ async def test_prompt_files_can_be_created_listed_read_updated_and_deleted(
     assert _files(prompts_dir) == {"coder.md"}
 
 
-async def test_creating_an_existing_prompt_is_a_conflict(prompts: SystemPromptServiceStub) -> None:
+async def test_creating_an_existing_prompt_is_a_conflict(prompts: SystemPromptStub) -> None:
     await _create(prompts, "x.md", "first")
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -80,7 +79,7 @@ async def test_creating_an_existing_prompt_is_a_conflict(prompts: SystemPromptSe
 
 
 @pytest.mark.parametrize("call", ["get", "update", "delete"])
-async def test_a_missing_prompt_is_not_found(prompts: SystemPromptServiceStub, call: str) -> None:
+async def test_a_missing_prompt_is_not_found(prompts: SystemPromptStub, call: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         if call == "get":
             await prompts.GetSystemPrompt(ppb.GetSystemPromptRequest(filename="nope.md"))
@@ -100,7 +99,7 @@ async def test_a_missing_prompt_is_not_found(prompts: SystemPromptServiceStub, c
     ["../x.md", "/etc/passwd", "a/b.md", "x.txt", ".hidden.md", "", "..\\x.md", "a\x00.md", "..md"],
 )
 async def test_names_that_could_leave_the_directory_are_refused(
-    prompts: SystemPromptServiceStub, settings: Settings, name: str
+    prompts: SystemPromptStub, settings: Settings, name: str
 ) -> None:
     before = _files(settings.data_dir)
 
@@ -124,7 +123,7 @@ async def test_names_that_could_leave_the_directory_are_refused(
 
 @pytest.mark.parametrize("content", ["", "   \n", "x" * 20_001])
 async def test_blank_or_oversized_content_is_refused(
-    prompts: SystemPromptServiceStub, prompts_dir: Path, content: str
+    prompts: SystemPromptStub, prompts_dir: Path, content: str
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _create(prompts, "p.md", content)
@@ -137,7 +136,7 @@ async def test_blank_or_oversized_content_is_refused(
 
 
 async def test_a_session_from_a_prompt_file_sends_its_text_first(
-    prompts: SystemPromptServiceStub,
+    prompts: SystemPromptStub,
     sessions: SessionStub,
     chat: ChatStub,
     fake_ollama: FakeOllama,
@@ -172,7 +171,7 @@ async def test_a_session_from_a_missing_prompt_file_is_not_created(
 
 
 async def test_the_system_prompt_can_be_set_replaced_and_removed_mid_session(
-    prompts: SystemPromptServiceStub,
+    prompts: SystemPromptStub,
     sessions: SessionStub,
     chat: ChatStub,
     fake_ollama: FakeOllama,
