@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mochi_grpc.entities import Message, WindowReason
 from mochi_grpc.errors import MochiError
@@ -35,9 +36,56 @@ class WindowUsage:
 
 
 @dataclass(frozen=True)
+class ExecutedCall:
+    name: str
+    arguments: dict[str, Any]
+    success: bool
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    """A tool call that runs without confirmation."""
+
+    tool_name: str
+    arguments: dict[str, Any]
+    call_index: int
+    tool_call_id: str
+
+
+@dataclass(frozen=True)
+class ConfirmationRequired:
+    """A tool call that waits for ConfirmToolCall."""
+
+    tool_name: str
+    arguments: dict[str, Any]
+    call_index: int
+    tool_call_id: str
+    confirmation_id: str
+
+
+@dataclass(frozen=True)
+class ToolFinished:
+    tool_name: str
+    success: bool
+    result: str
+    error: str | None
+    call_index: int
+    tool_call_id: str
+
+
+@dataclass(frozen=True)
+class ToolContinuation:
+    """The tool results go back to the model for another round."""
+
+    message: str
+    tool_count: int
+
+
+@dataclass(frozen=True)
 class MessageComplete:
     message: Message
     context_window: WindowUsage
+    executed: tuple[ExecutedCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,4 +100,15 @@ class TurnDone:
     session_id: str
 
 
-TurnEvent = TurnStarted | ContentDelta | ThinkingDelta | MessageComplete | TurnFailed | TurnDone
+TurnEvent = (
+    TurnStarted
+    | ContentDelta
+    | ThinkingDelta
+    | ToolCallStarted
+    | ConfirmationRequired
+    | ToolFinished
+    | ToolContinuation
+    | MessageComplete
+    | TurnFailed
+    | TurnDone
+)

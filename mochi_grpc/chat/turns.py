@@ -18,8 +18,10 @@ from typing import Any
 from mochi_grpc.chat import context_window
 from mochi_grpc.chat.events import (
     ContentDelta,
+    ExecutedCall,
     MessageComplete,
     ThinkingDelta,
+    ToolContinuation,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -29,6 +31,7 @@ from mochi_grpc.chat.events import (
 from mochi_grpc.chat.history import to_model_messages
 from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.reply import ReplyBuilder
+from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
 from mochi_grpc.entities import Message, Role, Session, utc_now
 from mochi_grpc.errors import EmptyHistory, MochiError, Overloaded
 from mochi_grpc.llm import ChatRequest, LLMBackend
@@ -47,6 +50,7 @@ class TurnResult:
 
     message: Message
     context_window: WindowUsage
+    executed: tuple[ExecutedCall, ...]
 
 
 @dataclass
@@ -66,11 +70,15 @@ class ChatEngine:
         llm: LLMBackend,
         locks: SessionLocks,
         *,
+        tools: ToolCaller | None = None,
+        max_tool_rounds: int = 10,
         max_concurrent_turns: int = 256,
     ) -> None:
         self._store = store
         self._llm = llm
         self._locks = locks
+        self._tools = tools
+        self._max_rounds = max_tool_rounds + 1
         self._max_turns = max_concurrent_turns
         self._active_turns = 0
         self._saves: set[asyncio.Task[None]] = set()
@@ -89,6 +97,7 @@ class ChatEngine:
         think: bool = False,
         *,
         interruption_reason: Callable[[], str] = lambda: CANCELLED,
+        can_confirm: bool = True,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Runs one turn. Errors found before the model is asked (unknown
         session, nothing to answer, session busy) are raised; then TurnStarted
@@ -101,7 +110,7 @@ class ChatEngine:
             try:
                 plan = await self._plan(session_id, message)
                 yield TurnStarted(session_id)
-                async for event in self._run(plan, think, interruption_reason):
+                async for event in self._run(plan, think, interruption_reason, can_confirm):
                     yield event
             finally:
                 self._active_turns -= 1
@@ -112,12 +121,13 @@ class ChatEngine:
         self, session_id: str, message: str | None, think: bool = False
     ) -> TurnResult:
         """Runs one turn to its end; raises the error of a failed turn."""
-        async with aclosing(self.stream_turn(session_id, message, think)) as events:
+        turn = self.stream_turn(session_id, message, think, can_confirm=False)
+        async with aclosing(turn) as events:
             async for event in events:
                 if isinstance(event, TurnFailed):
                     raise event.error
                 if isinstance(event, MessageComplete):
-                    return TurnResult(event.message, event.context_window)
+                    return TurnResult(event.message, event.context_window, event.executed)
         raise RuntimeError("turn ended without a reply")  # pragma: no cover
 
     async def _plan(self, session_id: str, message: str | None) -> _Plan:
@@ -150,19 +160,32 @@ class ChatEngine:
         )
 
     async def _run(
-        self, plan: _Plan, think: bool, interruption_reason: Callable[[], str]
+        self,
+        plan: _Plan,
+        think: bool,
+        interruption_reason: Callable[[], str],
+        can_confirm: bool,
     ) -> AsyncGenerator[TurnEvent, None]:
+        """Model rounds until one answers without tool calls; the whole turn
+        is stored once at its end, or what it produced when it is cut short."""
         session = plan.session
-        request = ChatRequest(
-            model=session.model,
-            messages=to_model_messages(plan.context),
-            think=think,
-            options={"num_ctx": session.context_window.current_window},
-        )
-        reply = ReplyBuilder(model=session.model)
+        tools = self._tools.schemas(session.tool_settings) if self._tools else None
+        state = ToolRoundState()
+        produced: list[Message] = []  # this turn's messages after the user's
+        reply: ReplyBuilder | None = None  # the round being streamed, if any
         settled = False
         try:
-            try:
+            for round_number in range(self._max_rounds):
+                last_round = round_number == self._max_rounds - 1
+                request = ChatRequest(
+                    model=session.model,
+                    messages=to_model_messages([*plan.context, *produced]),
+                    think=think,
+                    options={"num_ctx": session.context_window.current_window},
+                    # The last round may not call tools, so the turn ends.
+                    tools=None if last_round else tools,
+                )
+                reply = ReplyBuilder(model=session.model)
                 async with aclosing(self._llm.chat_stream(request)) as chunks:
                     async for chunk in chunks:
                         reply.add(chunk)
@@ -170,38 +193,61 @@ class ChatEngine:
                             yield ThinkingDelta(chunk.thinking)
                         if chunk.content:
                             yield ContentDelta(chunk.content)
-            except MochiError as exc:
-                settled = True
-                log.warning("turn on session %s failed: %s", session.session_id, exc.message)
-                if reply.has_output:
-                    await self._save(plan, reply.message(BACKEND_FAILED))
-                yield TurnFailed(exc)
-                return
+                message = reply.message()
+                if not message.tool_calls or self._tools is None:
+                    break
+                produced.append(message)
+                reply = None
+                async for event in self._tools.run_calls(
+                    session, message.tool_calls, state, produced, can_confirm=can_confirm
+                ):
+                    yield event
+                yield ToolContinuation("Processing tool results...", len(state.executed))
             settled = True
-            stored = reply.message()
-            if reply.done:
+            if reply is not None and reply.done:
                 session.context_window = context_window.after_turn(
                     session.context_window, reply.usage_tokens
                 )
-            await self._save(plan, stored)
+            await self._save(plan, [*produced, message])
             usage = WindowUsage(
                 current_window=session.context_window.current_window,
-                usage_tokens=reply.usage_tokens,
+                usage_tokens=reply.usage_tokens if reply else 0,
                 reason=session.context_window.last_adjustment,
             )
-            yield MessageComplete(stored, usage)
+            yield MessageComplete(message, usage, tuple(state.executed))
             yield TurnDone(session.session_id)
+        except MochiError as exc:
+            settled = True
+            log.warning("turn on session %s failed: %s", session.session_id, exc.message)
+            kept = self._cut_short(produced, reply, state, BACKEND_FAILED)
+            if kept:  # a turn that failed before producing anything leaves no trace
+                await self._save(plan, kept)
+            yield TurnFailed(exc)
         finally:
             if not settled:
                 # Cancelled or closed early: keep the user message and whatever
-                # the model had produced.
+                # the turn had produced.
                 reason = SHUTDOWN if self.shutting_down else interruption_reason()
-                await self._save(plan, reply.message(reason) if reply.has_output else None)
+                await self._save(plan, self._cut_short(produced, reply, state, reason))
 
-    async def _save(self, plan: _Plan, reply: Message | None) -> None:
+    @staticmethod
+    def _cut_short(
+        produced: list[Message], reply: ReplyBuilder | None, state: ToolRoundState, reason: str
+    ) -> list[Message]:
+        """What a turn that stopped early keeps: its messages so far, the
+        partial reply, and a denial for a confirmation left unanswered."""
+        kept = list(produced)
+        if state.awaiting is not None:
+            name = state.awaiting.name
+            kept.append(Message(Role.TOOL, denied_text(name), tool_name=name))
+        if reply is not None and reply.has_output:
+            kept.append(reply.message(reason))
+        return kept
+
+    async def _save(self, plan: _Plan, produced: list[Message]) -> None:
         """Stores the turn, shielded so that a second cancellation cannot cut
         the write short; shutdown waits for it through drain()."""
-        new = [*plan.new, reply] if reply is not None else list(plan.new)
+        new = [*plan.new, *produced]
         if not new:
             return
         plan.session.updated_at = utc_now()

@@ -1,0 +1,103 @@
+"""The tool calls of one model round: policy, confirmation, execution.
+
+Calls run one after another, in the order the model made them. Each gives a
+tool message for the next round: the result, the error text when the tool
+failed (so the model learns what went wrong), or a note that it was denied.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mochi_grpc.chat.events import (
+    ConfirmationRequired,
+    ExecutedCall,
+    ToolCallStarted,
+    ToolFinished,
+    TurnEvent,
+)
+from mochi_grpc.entities import ExecutionPolicy, Message, Role, Session, ToolCall, ToolSettings
+from mochi_grpc.errors import ConfirmationRequiresStreaming
+from mochi_grpc.tools import Confirmations, ToolCatalog, ToolOutcome, ToolRunner
+
+
+def effective_policy(settings: ToolSettings, tool_name: str) -> ExecutionPolicy:
+    return settings.tool_policies.get(tool_name, settings.execution_policy)
+
+
+def denied_text(tool_name: str) -> str:
+    return f"Tool '{tool_name}' was denied by user"
+
+
+@dataclass
+class ToolRoundState:
+    """What the turn's tool calls produced so far (kept if the turn is cut)."""
+
+    executed: list[ExecutedCall] = field(default_factory=list)
+    calls_made: int = 0
+    # The call waiting for a person's answer, if any: cut off, it counts as denied.
+    awaiting: ToolCall | None = None
+
+
+class ToolCaller:
+    def __init__(
+        self, catalog: ToolCatalog, runner: ToolRunner, confirmations: Confirmations
+    ) -> None:
+        self._catalog = catalog
+        self._runner = runner
+        self._confirmations = confirmations
+
+    def schemas(self, settings: ToolSettings) -> list[dict[str, Any]] | None:
+        """Ollama's `tools` for the session: its enabled tools that exist."""
+        if not settings.tools:
+            return None
+        return [t.schema for name in settings.tools if (t := self._catalog.find(name))]
+
+    async def run_calls(
+        self,
+        session: Session,
+        calls: list[ToolCall],
+        state: ToolRoundState,
+        produced: list[Message],
+        *,
+        can_confirm: bool,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        for call in calls:
+            index, call_id = state.calls_made, f"call_{secrets.token_hex(4)}"
+            state.calls_made += 1
+            if effective_policy(session.tool_settings, call.name) is ExecutionPolicy.NEVER_CONFIRM:
+                yield ToolCallStarted(call.name, call.arguments, index, call_id)
+                approved = True
+            elif not can_confirm:
+                state.awaiting = call  # stored as denied with the partial turn
+                raise ConfirmationRequiresStreaming(
+                    f"Tool '{call.name}' needs a confirmation, which only a streamed turn"
+                    " can ask for",
+                    details={"tool_name": call.name},
+                )
+            else:
+                with self._confirmations.ask(session.session_id, call.name) as pending:
+                    yield ConfirmationRequired(
+                        call.name, call.arguments, index, call_id, pending.confirmation_id
+                    )
+                    state.awaiting = call
+                    approved = await pending.answer
+                    state.awaiting = None
+            if not approved:
+                produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))
+                continue
+            outcome = await self._execute(session, call)
+            state.executed.append(ExecutedCall(call.name, call.arguments, outcome.success))
+            yield ToolFinished(
+                call.name, outcome.success, outcome.result, outcome.error, index, call_id
+            )
+            produced.append(Message(Role.TOOL, outcome.text, tool_name=call.name))
+
+    async def _execute(self, session: Session, call: ToolCall) -> ToolOutcome:
+        tool = self._catalog.find(call.name)
+        if tool is None or call.name not in session.tool_settings.tools:
+            return ToolOutcome(False, "", f"Tool '{call.name}' is not available in this session")
+        return await self._runner.run(tool, call.arguments)
