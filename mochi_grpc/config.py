@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     max_concurrent_turns: int = Field(default=256, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_tool_rounds: int = Field(default=10, ge=0)
     # Merge the deltas a slow reader has not taken yet into one message.
     stream_coalesce: bool = True
 

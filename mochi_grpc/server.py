@@ -25,9 +25,12 @@ from mochi_grpc._gen.mochi.v1 import (
     session_service_pb2_grpc,
     system_prompt_service_pb2,
     system_prompt_service_pb2_grpc,
+    tool_service_pb2,
+    tool_service_pb2_grpc,
 )
 from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager
 from mochi_grpc.chat.prompts import PromptLibrary
+from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
 from mochi_grpc.llm import LLMBackend, OllamaBackend
 from mochi_grpc.services.chat import ChatService
@@ -35,7 +38,9 @@ from mochi_grpc.services.models import ModelService
 from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
 from mochi_grpc.services.system_prompts import SystemPromptService
+from mochi_grpc.services.tools import ToolService
 from mochi_grpc.store import SqliteStore
+from mochi_grpc.tools import Confirmations, ToolCatalog, ToolRunner
 
 log = logging.getLogger("mochi_grpc")
 
@@ -45,6 +50,7 @@ SERVICE_NAMES = [
     model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
     server_service_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
     system_prompt_service_pb2.DESCRIPTOR.services_by_name["SystemPromptService"].full_name,
+    tool_service_pb2.DESCRIPTOR.services_by_name["ToolService"].full_name,
 ]
 
 # Long prompt processing sends nothing for minutes: allow clients to ping
@@ -66,6 +72,7 @@ class RunningServer:
     store: SqliteStore
     llm: LLMBackend
     health: HealthServicer
+    tool_runner: ToolRunner
     stopped: bool = False
 
     async def stop(self, grace: float | None) -> None:
@@ -80,6 +87,7 @@ class RunningServer:
         await self.engine.drain()
         await self.store.close()
         await self.llm.close()
+        self.tool_runner.close()
 
 
 async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningServer:
@@ -91,13 +99,23 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         settings.ollama_host, max_connections=settings.max_concurrent_turns + 16
     )
     locks = SessionLocks()
-    engine = ChatEngine(store, backend, locks, max_concurrent_turns=settings.max_concurrent_turns)
+    catalog = ToolCatalog(settings.resolved_tools_dir)
+    await catalog.reload()
+    runner = ToolRunner(settings.tool_timeout_seconds)
+    engine = ChatEngine(
+        store,
+        backend,
+        locks,
+        tools=ToolCaller(catalog, runner, Confirmations()),
+        max_tool_rounds=settings.max_tool_rounds,
+        max_concurrent_turns=settings.max_concurrent_turns,
+    )
     prompts = PromptLibrary(settings.resolved_system_prompts_dir)
     sessions = SessionManager(store, backend, locks, prompts)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    # ConfirmToolCall answers UNIMPLEMENTED until tools are served.
-    chat_service = ChatService(engine, coalesce=settings.stream_coalesce)  # type: ignore[abstract]
+    chat_service = ChatService(engine, coalesce=settings.stream_coalesce)
+    tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolService(catalog), server)
     session_service_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(sessions), server)
     system_prompt_service_pb2_grpc.add_SystemPromptServiceServicer_to_server(
         SystemPromptService(prompts), server
@@ -119,7 +137,7 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     await server.start()
     for name in ["", *SERVICE_NAMES]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, store, backend, health)
+    return RunningServer(server, port, engine, store, backend, health, runner)
 
 
 async def serve(settings: Settings) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mochi_grpc._gen.mochi.v1.system_prompt_service_pb2_grpc import (
         SystemPromptServiceAsyncStub as SystemPromptStub,
     )
+    from mochi_grpc._gen.mochi.v1.tool_service_pb2_grpc import ToolServiceAsyncStub as ToolStub
 else:
     from mochi_grpc._gen.mochi.v1.chat_service_pb2_grpc import ChatServiceStub as ChatStub
     from mochi_grpc._gen.mochi.v1.model_service_pb2_grpc import ModelServiceStub as ModelStub
@@ -30,5 +31,6 @@ else:
     from mochi_grpc._gen.mochi.v1.system_prompt_service_pb2_grpc import (
         SystemPromptServiceStub as SystemPromptStub,
     )
+    from mochi_grpc._gen.mochi.v1.tool_service_pb2_grpc import ToolServiceStub as ToolStub
 
-__all__ = ["ChatStub", "ModelStub", "ServerStub", "SessionStub", "SystemPromptStub"]
+__all__ = ["ChatStub", "ModelStub", "ServerStub", "SessionStub", "SystemPromptStub", "ToolStub"]

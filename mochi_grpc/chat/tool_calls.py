@@ -50,6 +50,10 @@ class ToolCaller:
         self._runner = runner
         self._confirmations = confirmations
 
+    def answer(self, session_id: str, confirmation_id: str, approved: bool) -> str:
+        """Answers a pending confirmation; returns its tool's name."""
+        return self._confirmations.answer(session_id, confirmation_id, approved)
+
     def schemas(self, settings: ToolSettings) -> list[dict[str, Any]] | None:
         """Ollama's `tools` for the session: its enabled tools that exist."""
         if not settings.tools:

@@ -33,7 +33,7 @@ from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
 from mochi_grpc.entities import Message, Role, Session, utc_now
-from mochi_grpc.errors import EmptyHistory, MochiError, Overloaded
+from mochi_grpc.errors import ConfirmationNotFound, EmptyHistory, MochiError, Overloaded
 from mochi_grpc.llm import ChatRequest, LLMBackend
 from mochi_grpc.store import SessionStore
 
@@ -116,6 +116,15 @@ class ChatEngine:
                 self._active_turns -= 1
                 if self._active_turns == 0:
                     self._idle.set()
+
+    def confirm_tool_call(self, session_id: str, confirmation_id: str, approved: bool) -> str:
+        """Answers a turn waiting for a person; returns the tool's name."""
+        if self._tools is None:
+            raise ConfirmationNotFound(
+                f"Confirmation ID '{confirmation_id}' not found or expired",
+                details={"confirmation_id": confirmation_id},
+            )
+        return self._tools.answer(session_id, confirmation_id, approved)
 
     async def run_turn(
         self, session_id: str, message: str | None, think: bool = False

@@ -18,6 +18,12 @@ from mochi_grpc.chat import (
     TurnFailed,
     TurnStarted,
 )
+from mochi_grpc.chat.events import (
+    ConfirmationRequired,
+    ToolCallStarted,
+    ToolContinuation,
+    ToolFinished,
+)
 from mochi_grpc.chat.streaming import coalesced
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
@@ -47,6 +53,40 @@ def chat_event(event: TurnEvent) -> pb.ChatEvent:
                     prompt_eval_count=message.prompt_eval_count,
                     context_window=convert.window_usage(usage),
                 )
+            )
+        case ToolCallStarted(tool_name=name, arguments=args, call_index=index, tool_call_id=cid):
+            return pb.ChatEvent(
+                tool_call=pb.ToolCallEvent(
+                    tool_name=name,
+                    arguments=convert.struct(args),
+                    call_index=index,
+                    tool_call_id=cid,
+                )
+            )
+        case ConfirmationRequired():
+            return pb.ChatEvent(
+                tool_call_confirmation_required=pb.ToolCallConfirmationRequired(
+                    tool_name=event.tool_name,
+                    arguments=convert.struct(event.arguments),
+                    call_index=event.call_index,
+                    confirmation_id=event.confirmation_id,
+                    tool_call_id=event.tool_call_id,
+                )
+            )
+        case ToolFinished():
+            return pb.ChatEvent(
+                tool_result=pb.ToolResult(
+                    tool_name=event.tool_name,
+                    success=event.success,
+                    result=event.result,
+                    error_message=event.error,
+                    call_index=event.call_index,
+                    tool_call_id=event.tool_call_id,
+                )
+            )
+        case ToolContinuation(message=text, tool_count=count):
+            return pb.ChatEvent(
+                tool_continuation_start=pb.ToolContinuationStart(message=text, tool_count=count)
             )
         case TurnFailed(error=error):
             return pb.ChatEvent(
@@ -88,7 +128,25 @@ class ChatService(pb_grpc.ChatServiceServicer):
         return pb.ChatResponse(
             session_id=request.session_id,
             message=convert.message(result.message),
+            tool_calls_executed=[
+                pb.ExecutedToolCall(
+                    name=c.name, arguments=convert.struct(c.arguments), success=c.success
+                )
+                for c in result.executed
+            ],
             context_window=convert.window_usage(result.context_window),
+        )
+
+    @grpc_errors
+    async def ConfirmToolCall(
+        self, request: pb.ConfirmToolCallRequest, context: Context[object, object]
+    ) -> pb.ConfirmToolCallResponse:
+        name = self._engine.confirm_tool_call(
+            request.session_id, request.confirmation_id, request.approved
+        )
+        verdict = "approved" if request.approved else "denied"
+        return pb.ConfirmToolCallResponse(
+            tool_name=name, message=f"Tool '{name}' execution {verdict}"
         )
 
     @grpc_errors
