@@ -73,5 +73,16 @@ async def read_text(
         assert expected.startswith(received), received
 
 
+async def read_rest(
+    call: grpc.aio.UnaryStreamCall[chat_pb.ChatStreamRequest, chat_pb.ChatEvent],
+) -> list[chat_pb.ChatEvent]:
+    """The remaining events of a call already read with read()."""
+    events = []
+    while (event := await call.read()) is not grpc.aio.EOF:
+        assert isinstance(event, chat_pb.ChatEvent)
+        events.append(event)
+    return events
+
+
 def text_of(events: list[chat_pb.ChatEvent]) -> str:
     return "".join(e.content_delta.content for e in events if case(e) == "content_delta")
