@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 from starlette.requests import Request
 
 from bridge.errors import ApiError
 
 Policy = Literal["always_confirm", "never_confirm"]
+INT32_MAX = 2**31 - 1
 
 
 class Body(BaseModel):
@@ -39,10 +48,38 @@ class CreateSessionBody(Body):
     agent_settings: AgentSettingsBody | None = None
 
 
+class ContextWindowBody(Body):
+    """A window fixed by hand (manual_override true), or back to following usage."""
+
+    current_window: StrictInt | None = Field(default=None, gt=0, le=INT32_MAX)
+    manual_override: StrictBool
+
+
 class UpdateSessionBody(Body):
     model: StrictStr | None = Field(default=None, min_length=1)
     tool_settings: ToolSettingsBody | None = None
     agent_settings: AgentSettingsBody | None = None
+    context_window: ContextWindowBody | None = None
+
+
+class SetSessionSystemPromptBody(Body):
+    """The text, or a prompt file whose text then wins; at least one of them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["content"]}, {"required": ["source_file"]}]}
+    )
+
+    content: StrictStr | None = None
+    source_file: StrictStr | None = None
+
+
+class CreateSystemPromptBody(Body):
+    filename: StrictStr
+    content: StrictStr
+
+
+class UpdateSystemPromptBody(Body):
+    content: StrictStr
 
 
 class EditMessageBody(Body):

@@ -79,16 +79,36 @@ class ApiError(Exception):
         return JSONResponse({"error": self.body()}, status_code=self.status)
 
 
+def _detail(status: Any, kind: Any) -> Any:
+    """The first detail of the status of type `kind`, or None."""
+    for detail in status.details:
+        if detail.Is(kind.DESCRIPTOR):
+            message = kind()
+            detail.Unpack(message)
+            return message
+    return None
+
+
+def _from_status(raw: bytes) -> ApiError | None:
+    """The error the server described with an ErrorInfo (and a BadRequest
+    naming the field at fault), if it did."""
+    status = status_pb2.Status.FromString(raw)
+    info = _detail(status, error_details_pb2.ErrorInfo)
+    if info is None:
+        return None
+    details = dict(info.metadata)
+    bad = _detail(status, error_details_pb2.BadRequest)
+    if bad is not None and bad.field_violations:
+        details.setdefault("field", bad.field_violations[0].field)
+    return ApiError(info.reason, status.message, details)
+
+
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     """The HTTP error of a failed gRPC call."""
     raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
-    if isinstance(raw, bytes):
-        status = status_pb2.Status.FromString(raw)
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                return ApiError(info.reason, status.message, dict(info.metadata))
+    described = _from_status(raw) if isinstance(raw, bytes) else None
+    if described is not None:
+        return described
     code = _FALLBACK.get(exc.code(), "INTERNAL_ERROR")
     if code == "SERVICE_UNAVAILABLE" and exc.code() is grpc.StatusCode.UNAVAILABLE:
         return ApiError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub
+from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub, SystemPromptStub
 
 # Pings keep a quiet stream (a long prompt being read) open through proxies;
 # the server accepts one every 10 s, so 30 s never trips too_many_pings.
@@ -27,6 +27,7 @@ class Clients:
     chat: ChatStub
     models: ModelStub
     server: ServerStub
+    prompts: SystemPromptStub
 
     @classmethod
     def connect(cls, target: str) -> Clients:
@@ -38,6 +39,7 @@ class Clients:
             ChatStub(channel),
             ModelStub(channel),
             ServerStub(channel),
+            SystemPromptStub(channel),
         )
 
     async def close(self) -> None:

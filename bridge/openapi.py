@@ -171,6 +171,7 @@ def _session_schemas() -> Json:
             **_session_fields(),
             tool_settings=_ref("ToolSettings"),
             agent_settings=_ref("AgentSettings"),
+            context_window=_ref("ContextWindowConfig"),
         ),
         "SessionWithMessages": {
             "description": "A session with its whole history.",
@@ -265,6 +266,16 @@ def _window_schemas() -> Json:
             usage_tokens=_int("Tokens the last model round used."),
             reason=_ref("ContextWindowReason"),
         ),
+        "ContextWindowConfig": _obj(
+            "How a session sizes the context window (num_ctx) it asks the model for.",
+            dynamic_enabled=_bool("Whether the window follows usage."),
+            current_window=_int("The window in tokens, sent as num_ctx."),
+            last_adjustment=_ref("ContextWindowReason"),
+            manual_override=_bool("True while the window is fixed by hand."),
+            model_max_context=_nullable(
+                _int("The model's context length as last looked up; null when unknown.")
+            ),
+        ),
         "ContextWindowStatus": _obj(
             "The context window of a session.",
             dynamic_enabled=_bool("Whether the window follows usage."),
@@ -289,6 +300,35 @@ def _window_schemas() -> Json:
             system_prompt_file=_nullable(_str("The prompt file of the system prompt, if any.")),
             summary=_nullable_ref("Summary", "The summary, when one was made."),
             summary_model=_nullable(_str("The model that wrote the summary.")),
+        ),
+    }
+
+
+def _prompt_schemas() -> Json:
+    return {
+        "SystemPrompt": _obj(
+            "A prompt file of the system prompts directory.",
+            filename=_str("The file name, e.g. coder.md."),
+            content=_str("The whole text."),
+        ),
+        "SystemPromptListItem": _obj(
+            "A prompt file as listed.",
+            filename=_str("The file name."),
+            preview=_str(
+                "The whole text when it has at most 250 characters, else its first 247"
+                " (trailing whitespace removed) and ..."
+            ),
+            word_count=_count("Whitespace-separated words of the text."),
+        ),
+        "SystemPromptList": _obj(
+            "Every prompt file, sorted by file name.",
+            prompts=_list(_ref("SystemPromptListItem"), "The prompt files."),
+        ),
+        "SessionSystemPrompt": _obj(
+            "The system prompt a session now has.",
+            content=_str("The prompt's text."),
+            source_file=_nullable(_str("The prompt file the text came from, if any.")),
+            message_index=_int("Where the prompt is in the history: always 0.", const=0),
         ),
     }
 
@@ -515,13 +555,18 @@ turn; the partial reply is stored."""
 _ERROR_MEANINGS = {
     "SESSION_NOT_FOUND": "no session has this id",
     "MODEL_NOT_FOUND": "Ollama does not have this model",
+    "PROMPT_NOT_FOUND": "no prompt file has this name",
+    "PROMPT_EXISTS": "a prompt file with this name exists already",
+    "NO_SYSTEM_PROMPT": "the session has no system prompt",
+    "NOT_FOUND": "a file name with / in it matches no route",
     "INVALID_MESSAGE_INDEX": "the index is out of range or does not name a user message",
     "EMPTY_HISTORY": "no message was sent and the history has nothing to answer",
     "SESSION_BUSY": "a turn is running on this session",
     "PAYLOAD_TOO_LARGE": "the body is larger than details.limit bytes",
     "VALIDATION_ERROR": (
         "the body is not JSON or does not match its schema (details.errors lists the"
-        " fields), or a parameter is malformed (details.field names it)"
+        " fields), or a parameter or value is malformed or refused, e.g. a prompt file"
+        " name or text (details.field names it)"
     ),
     "OLLAMA_UNREACHABLE": "Ollama does not answer",
     "OLLAMA_ERROR": "Ollama answered with an error",
@@ -574,6 +619,13 @@ MESSAGE_INDEX = _path_param(
     "message_index",
     {"type": "integer"},
     "0-based index over all messages, the system prompt included; must name a user message.",
+)
+# What the server accepts; it checks, the bridge passes names and texts on.
+_FILENAME_RULE = "ends in .md and has no path separators and no leading dot"
+FILENAME = _path_param(
+    "filename",
+    {"type": "string"},
+    f"A prompt file's name: it {_FILENAME_RULE}; one with / in it matches no route.",
 )
 PAGE = [
     {
@@ -688,6 +740,14 @@ def _model_paths() -> Json:
     }
 
 
+_UPDATE = (
+    "Only the keys given (and not null) change. `context_window` with"
+    " `manual_override: true` fixes the window at `current_window` tokens (1 to the"
+    " model's context length) for every later turn; with `manual_override: false`"
+    " the window follows usage again (`current_window` may then be left out)."
+)
+
+
 def _session_paths() -> Json:
     sessions = f"{PREFIX}/sessions"
     one = f"{sessions}/{{session_id}}"
@@ -721,9 +781,9 @@ def _session_paths() -> Json:
             ),
             "patch": _operation(
                 "updateSession",
-                "Change the model, tool settings or agent settings",
+                "Change the model, tool settings, agent settings or context window",
                 "sessions",
-                description="Only the keys given (and not null) change.",
+                description=_UPDATE,
                 body="UpdateSessionBody",
                 ok=_json_ok(200, "The session after the change.", "Session"),
                 errors=(
@@ -781,6 +841,91 @@ def _session_paths() -> Json:
                 errors=("SESSION_NOT_FOUND", *_ALWAYS),
             ),
         },
+        f"{one}/system-prompt": _session_prompt_path(),
+    }
+
+
+def _session_prompt_path() -> Json:
+    return {
+        "parameters": [SESSION_ID],
+        "put": _operation(
+            "setSessionSystemPrompt",
+            "Set or replace a session's system prompt",
+            "sessions",
+            description=(
+                "Give `content`, or `source_file` to use a prompt file's text (it wins over"
+                " `content`). The prompt is message 0: it replaces the one there, or is"
+                " inserted before the history, whose indexes then grow by one."
+            ),
+            body="SetSessionSystemPromptBody",
+            ok=_json_ok(200, "The system prompt now in use.", "SessionSystemPrompt"),
+            errors=("SESSION_NOT_FOUND", "PROMPT_NOT_FOUND", "SESSION_BUSY", *_BODY, *_ALWAYS),
+        ),
+        "delete": _operation(
+            "removeSessionSystemPrompt",
+            "Remove a session's system prompt",
+            "sessions",
+            description="Message 0 is removed; the indexes of later messages shrink by one.",
+            ok=(204, "Removed.", None),
+            errors=("SESSION_NOT_FOUND", "NO_SYSTEM_PROMPT", "SESSION_BUSY", *_ALWAYS),
+        ),
+    }
+
+
+_PROMPT_RULES = (
+    f"A file name {_FILENAME_RULE}; a text is not blank and has at most 20,000"
+    " characters. Anything else is VALIDATION_ERROR."
+)
+
+
+def _prompt_paths() -> Json:
+    prompts = f"{PREFIX}/system-prompts"
+    by_name = ("PROMPT_NOT_FOUND", "NOT_FOUND", "VALIDATION_ERROR")
+    return {
+        prompts: {
+            "get": _operation(
+                "listSystemPrompts",
+                "The prompt files, sorted by file name",
+                "system-prompts",
+                ok=_json_ok(200, "The prompt files.", "SystemPromptList"),
+                errors=_ALWAYS,
+            ),
+            "post": _operation(
+                "createSystemPrompt",
+                "Create a prompt file",
+                "system-prompts",
+                description=_PROMPT_RULES,
+                body="CreateSystemPromptBody",
+                ok=_json_ok(201, "The new prompt file.", "SystemPrompt"),
+                errors=("PROMPT_EXISTS", *_BODY, *_ALWAYS),
+            ),
+        },
+        f"{prompts}/{{filename}}": {
+            "parameters": [FILENAME],
+            "get": _operation(
+                "getSystemPrompt",
+                "One prompt file",
+                "system-prompts",
+                ok=_json_ok(200, "The prompt file.", "SystemPrompt"),
+                errors=(*by_name, *_ALWAYS),
+            ),
+            "put": _operation(
+                "updateSystemPrompt",
+                "Replace a prompt file's text",
+                "system-prompts",
+                description=_PROMPT_RULES,
+                body="UpdateSystemPromptBody",
+                ok=_json_ok(200, "The prompt file after the change.", "SystemPrompt"),
+                errors=(*by_name, "PAYLOAD_TOO_LARGE", *_ALWAYS),
+            ),
+            "delete": _operation(
+                "deleteSystemPrompt",
+                "Delete a prompt file",
+                "system-prompts",
+                ok=(204, "Deleted.", None),
+                errors=(*by_name, *_ALWAYS),
+            ),
+        },
     }
 
 
@@ -835,6 +980,9 @@ def _request_schemas() -> Json:
         bodies.CreateSessionBody,
         bodies.UpdateSessionBody,
         bodies.EditMessageBody,
+        bodies.SetSessionSystemPromptBody,
+        bodies.CreateSystemPromptBody,
+        bodies.UpdateSystemPromptBody,
         bodies.ChatBody,
     ]
     _, schema = models_json_schema([(m, "validation") for m in models], ref_template=REF)
@@ -850,6 +998,7 @@ def _schemas() -> Json:
         **_session_schemas(),
         **_message_schemas(),
         **_window_schemas(),
+        **_prompt_schemas(),
         **_chat_schemas(),
         **_error_schemas(),
         **_event_schemas(),
@@ -875,9 +1024,16 @@ def document() -> dict[str, Any]:
             {"name": "health", "description": "Liveness of the bridge and what is behind it."},
             {"name": "models", "description": "The models Ollama serves."},
             {"name": "sessions", "description": "Sessions and their histories."},
+            {"name": "system-prompts", "description": "Reusable system prompt files."},
             {"name": "chat", "description": "Conversation turns, whole or streamed."},
             {"name": "meta", "description": "This document."},
         ],
-        "paths": {**_meta_paths(), **_model_paths(), **_session_paths(), **_chat_paths()},
+        "paths": {
+            **_meta_paths(),
+            **_model_paths(),
+            **_session_paths(),
+            **_prompt_paths(),
+            **_chat_paths(),
+        },
         "components": {"schemas": _schemas()},
     }

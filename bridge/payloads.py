@@ -10,6 +10,7 @@ from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as chat_pb
 from mochi_grpc._gen.mochi.v1 import model_service_pb2 as model_pb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
+from mochi_grpc._gen.mochi.v1 import system_prompt_service_pb2 as prompt_pb
 
 Json = dict[str, Any]
 
@@ -78,11 +79,22 @@ def _session_basics(s: pb.Session) -> Json:
     }
 
 
+def context_window(w: pb.ContextWindowConfig) -> Json:
+    return {
+        "dynamic_enabled": w.dynamic_enabled,
+        "current_window": w.current_window,
+        "last_adjustment": reason(w.last_adjustment),
+        "manual_override": w.manual_override,
+        "model_max_context": _opt(w, "model_max_context"),
+    }
+
+
 def session(s: pb.Session) -> Json:
     return {
         **_session_basics(s),
         "tool_settings": tool_settings(s.tool_settings),
         "agent_settings": agent_settings(s.agent_settings),
+        "context_window": context_window(s.context_window),
     }
 
 
@@ -156,6 +168,22 @@ def session_status(s: session_pb.GetSessionStatusResponse) -> Json:
         "summary": summary(s),
         "summary_model": _opt(s, "summary_model"),
     }
+
+
+def session_system_prompt(r: session_pb.SetSessionSystemPromptResponse) -> Json:
+    return {
+        "content": r.content,
+        "source_file": _opt(r, "source_file"),
+        "message_index": r.message_index,
+    }
+
+
+def system_prompt(p: prompt_pb.SystemPrompt) -> Json:
+    return {"filename": p.filename, "content": p.content}
+
+
+def system_prompt_item(p: prompt_pb.SystemPrompt) -> Json:
+    return {"filename": p.filename, "preview": p.preview, "word_count": p.word_count}
 
 
 def chat_response(r: chat_pb.ChatResponse) -> Json:

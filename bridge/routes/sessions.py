@@ -10,8 +10,10 @@ from starlette.routing import Route
 from bridge import payloads
 from bridge.bodies import (
     AgentSettingsBody,
+    ContextWindowBody,
     CreateSessionBody,
     EditMessageBody,
+    SetSessionSystemPromptBody,
     ToolSettingsBody,
     UpdateSessionBody,
 )
@@ -33,6 +35,13 @@ def _tool_settings(t: ToolSettingsBody) -> spb.ToolSettings:
 
 def _agent_settings(a: AgentSettingsBody) -> spb.AgentSettings:
     return spb.AgentSettings(enabled_agents=a.enabled_agents)
+
+
+def _context_window(w: ContextWindowBody) -> spb.ContextWindowConfig:
+    # No window given: 0, which leaves the size to the server.
+    return spb.ContextWindowConfig(
+        current_window=w.current_window or 0, manual_override=w.manual_override
+    )
 
 
 def _page_size(request: Request) -> int:
@@ -97,9 +106,9 @@ async def get_session(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
-async def update_session(request: Request) -> JSONResponse:
-    data = await body(request, UpdateSessionBody)
-    session = spb.Session(session_id=request.path_params["session_id"])
+def _update_request(session_id: str, data: UpdateSessionBody) -> pb.UpdateSessionRequest:
+    """The session with the given keys set, and those keys as the update mask."""
+    session = spb.Session(session_id=session_id)
     paths = []
     if data.model is not None:
         session.model = data.model
@@ -110,8 +119,18 @@ async def update_session(request: Request) -> JSONResponse:
     if data.agent_settings is not None:
         session.agent_settings.CopyFrom(_agent_settings(data.agent_settings))
         paths.append("agent_settings")
+    if data.context_window is not None:
+        session.context_window.CopyFrom(_context_window(data.context_window))
+        paths.append("context_window")
+    return pb.UpdateSessionRequest(
+        session=session, update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+
+
+async def update_session(request: Request) -> JSONResponse:
+    data = await body(request, UpdateSessionBody)
     updated = await clients(request).sessions.UpdateSession(
-        pb.UpdateSessionRequest(session=session, update_mask=field_mask_pb2.FieldMask(paths=paths))
+        _update_request(request.path_params["session_id"], data)
     )
     return JSONResponse(payloads.session(updated.session))
 
@@ -160,6 +179,24 @@ async def session_status(request: Request) -> JSONResponse:
     return JSONResponse(payloads.session_status(status))
 
 
+async def set_system_prompt(request: Request) -> JSONResponse:
+    data = await body(request, SetSessionSystemPromptBody)
+    message = pb.SetSessionSystemPromptRequest(session_id=request.path_params["session_id"])
+    if data.content is not None:
+        message.content = data.content
+    if data.source_file is not None:
+        message.source_file = data.source_file
+    response = await clients(request).sessions.SetSessionSystemPrompt(message)
+    return JSONResponse(payloads.session_system_prompt(response))
+
+
+async def remove_system_prompt(request: Request) -> Response:
+    await clients(request).sessions.RemoveSessionSystemPrompt(
+        pb.RemoveSessionSystemPromptRequest(session_id=request.path_params["session_id"])
+    )
+    return Response(status_code=204)
+
+
 routes = [
     Route("/sessions", create_session, methods=["POST"]),
     Route("/sessions", list_sessions, methods=["GET"]),
@@ -169,4 +206,6 @@ routes = [
     Route("/sessions/{session_id}/messages", list_messages, methods=["GET"]),
     Route("/sessions/{session_id}/messages/{message_index}", edit_message, methods=["PUT"]),
     Route("/sessions/{session_id}/status", session_status, methods=["GET"]),
+    Route("/sessions/{session_id}/system-prompt", set_system_prompt, methods=["PUT"]),
+    Route("/sessions/{session_id}/system-prompt", remove_system_prompt, methods=["DELETE"]),
 ]

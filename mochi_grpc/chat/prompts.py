@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,12 @@ class PromptFile:
     @property
     def word_count(self) -> int:
         return len(self.content.split())
+
+
+def _not_found(filename: str) -> PromptNotFound:
+    return PromptNotFound(
+        f"System prompt file '{filename}' not found", details={"filename": filename}
+    )
 
 
 def check_filename(filename: str) -> str:
@@ -81,12 +88,12 @@ class PromptLibrary:
 
     def _read(self, filename: str) -> PromptFile:
         path = self._path(filename)
+        if not path.is_file():
+            raise _not_found(filename)
         try:
             return PromptFile(filename, path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise PromptNotFound(
-                f"System prompt file '{filename}' not found", details={"filename": filename}
-            ) from None
+            raise _not_found(filename) from None
         except UnicodeDecodeError:
             raise InvalidRequest(
                 f"System prompt file '{filename}' is not UTF-8 text", field="filename"
@@ -119,18 +126,22 @@ class PromptLibrary:
                 ) from None
         else:
             self._read(filename)  # must exist
-            temporary = path.with_name(f".{filename}.tmp")
-            temporary.write_text(content, encoding="utf-8")
-            temporary.replace(path)  # readers never see half a file
+            # A uniquely named file replaced in one step: readers never see
+            # half a text, and two writers never share a temporary file.
+            handle, temporary = tempfile.mkstemp(dir=self._directory, prefix=".", suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(content)
+            os.replace(temporary, path)
         return PromptFile(filename, content)
 
     def _delete(self, filename: str) -> None:
+        path = self._path(filename)
+        if not path.is_file():
+            raise _not_found(filename)
         try:
-            self._path(filename).unlink()
+            path.unlink()
         except FileNotFoundError:
-            raise PromptNotFound(
-                f"System prompt file '{filename}' not found", details={"filename": filename}
-            ) from None
+            raise _not_found(filename) from None
 
     async def list(self) -> list[PromptFile]:
         return await asyncio.to_thread(self._list)

@@ -125,6 +125,11 @@ class SessionManager:
     def _window(session: Session, change: WindowChange) -> ContextWindowConfig:
         config = session.context_window
         if not change.manual_override:
+            if change.current_window:
+                raise InvalidRequest(
+                    "current_window can only be set with manual_override true",
+                    field="context_window.current_window",
+                )
             return context_window.clear_manual(config)
         limit = config.model_max_context
         if change.current_window < 1 or (limit is not None and change.current_window > limit):

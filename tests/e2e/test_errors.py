@@ -47,6 +47,8 @@ async def _count(http: httpx.AsyncClient, session_id: str) -> int:
         ("GET", "/sessions/abcdef0123/messages"),
         ("GET", "/sessions/abcdef0123/status"),
         ("PUT", "/sessions/abcdef0123/messages/0"),
+        ("PUT", "/sessions/abcdef0123/system-prompt"),
+        ("DELETE", "/sessions/abcdef0123/system-prompt"),
         ("POST", "/chat/abcdef0123"),
         ("POST", "/chat/abcdef0123/stream"),
     ],

@@ -73,6 +73,9 @@ SESSION: Final = "/sessions/{session_id}"
 MESSAGES: Final = "/sessions/{session_id}/messages"
 MESSAGE: Final = "/sessions/{session_id}/messages/{message_index}"
 STATUS: Final = "/sessions/{session_id}/status"
+SYSTEM_PROMPT: Final = "/sessions/{session_id}/system-prompt"
+PROMPTS: Final = "/system-prompts"
+PROMPT: Final = "/system-prompts/{filename}"
 CHAT: Final = "/chat/{session_id}"
 STREAM: Final = "/chat/{session_id}/stream"
 MODEL_PATH: Final = "/models/{model_name}"
@@ -303,6 +306,8 @@ async def test_session_routes_answer_as_documented(api: Api) -> None:
     await api.send("GET", STATUS, 200, params=one)
     await api.send("GET", MESSAGES, 200, params=one, query={"page_size": 1})
     await api.send("PATCH", SESSION, 200, params=one, body={"tool_settings": {"tools": []}})
+    window = {"current_window": 16384, "manual_override": True}
+    await api.send("PATCH", SESSION, 200, params=one, body={"context_window": window})
     await api.send("DELETE", SESSION, 204, params=one)
 
 
@@ -326,6 +331,8 @@ async def test_session_routes_refuse_as_documented(api: Api) -> None:
     patch = {"model": "nope:1b"}
     await api.send("PATCH", SESSION, 404, params=one, body=patch, code="MODEL_NOT_FOUND")
     await api.send("PATCH", SESSION, 422, params=one, body={"model": 3}, code=invalid)
+    window = {"context_window": {"current_window": 0, "manual_override": True}}
+    await api.send("PATCH", SESSION, 422, params=one, body=window, code=invalid)
     await api.send("GET", MESSAGES, 422, params=one, query={"page_size": 1001}, code=invalid)
 
 
@@ -350,6 +357,60 @@ async def test_edit_message_answers_as_documented(api: Api) -> None:
         body={"content": "x"},
         code="SESSION_NOT_FOUND",
     )
+
+
+# -- system prompts -----------------------------------------------------------
+
+
+async def test_session_system_prompt_routes_answer_as_documented(api: Api) -> None:
+    one = await api.create_session()
+    await api.send("POST", PROMPTS, 201, body={"filename": "brief.md", "content": "Be brief."})
+    from_file = await api.send(
+        "PUT", SYSTEM_PROMPT, 200, params=one, body={"source_file": "brief.md"}
+    )
+    assert from_file.json()["source_file"] == "brief.md"
+    text = await api.send("PUT", SYSTEM_PROMPT, 200, params=one, body={"content": "Be kind."})
+    assert text.json()["source_file"] is None
+    await api.send("DELETE", SYSTEM_PROMPT, 204, params=one)
+
+
+async def test_session_system_prompt_routes_refuse_as_documented(api: Api) -> None:
+    one = await api.create_session()
+    missing = {"source_file": "missing.md"}
+    await api.send("PUT", SYSTEM_PROMPT, 404, params=one, body=missing, code="PROMPT_NOT_FOUND")
+    await api.send("PUT", SYSTEM_PROMPT, 422, params=one, body={}, code="VALIDATION_ERROR")
+    await api.send("DELETE", SYSTEM_PROMPT, 404, params=one, code="NO_SYSTEM_PROMPT")
+
+
+async def test_prompt_file_routes_answer_as_documented(api: Api) -> None:
+    await api.send("POST", PROMPTS, 201, body={"filename": "brief.md", "content": "Be brief."})
+    listed = await api.send("GET", PROMPTS, 200)
+    assert [p["filename"] for p in listed.json()["prompts"]] == ["brief.md"]
+    brief = {"filename": "brief.md"}
+    await api.send("GET", PROMPT, 200, params=brief)
+    await api.send("PUT", PROMPT, 200, params=brief, body={"content": "Be briefer."})
+    await api.send("DELETE", PROMPT, 204, params=brief)
+
+
+async def test_prompt_file_routes_refuse_as_documented(api: Api) -> None:
+    brief = {"filename": "brief.md", "content": "Be brief."}
+    await api.send("POST", PROMPTS, 201, body=brief)
+    await api.send("POST", PROMPTS, 409, body=brief, code="PROMPT_EXISTS")
+    bad_name = {"filename": "../brief.md", "content": "x"}
+    await api.send("POST", PROMPTS, 422, body=bad_name, code="VALIDATION_ERROR")
+    missing = {"filename": "missing.md"}
+    calls: list[Call] = [
+        ("GET", PROMPT, missing, None),
+        ("PUT", PROMPT, missing, {"content": "x"}),
+        ("DELETE", PROMPT, missing, None),
+    ]
+    for method, path, params, body in calls:
+        await api.send(method, path, 404, params=params, body=body, code="PROMPT_NOT_FOUND")
+    for method, path, _, body in calls:
+        hidden = {"filename": ".brief.md"}
+        await api.send(method, path, 422, params=hidden, body=body, code="VALIDATION_ERROR")
+        slash = {"filename": "a/brief.md"}
+        await api.send(method, path, 404, params=slash, body=body, code="NOT_FOUND")
 
 
 # -- chat ---------------------------------------------------------------------
@@ -430,6 +491,8 @@ async def test_a_busy_session_refuses_as_documented(api: Api, fake_ollama: FakeO
             ("PATCH", SESSION, one, {}),
             ("DELETE", SESSION, one, None),
             ("PUT", MESSAGE, {**one, "message_index": 0}, {"content": "x"}),
+            ("PUT", SYSTEM_PROMPT, one, {"content": "x"}),
+            ("DELETE", SYSTEM_PROMPT, one, None),
         ]
         for method, path, params, body in calls:
             await api.send(method, path, 409, params=params, body=body, code="SESSION_BUSY")
@@ -444,6 +507,9 @@ async def test_too_large_bodies_are_refused_as_documented(tight_api: Api) -> Non
         ("PUT", MESSAGE, {**one, "message_index": 0}, {"content": big}),
         ("POST", CHAT, one, {"message": big}),
         ("POST", STREAM, one, {"message": big}),
+        ("PUT", SYSTEM_PROMPT, one, {"content": big}),
+        ("POST", PROMPTS, {}, {"filename": "big.md", "content": big}),
+        ("PUT", PROMPT, {"filename": "big.md"}, {"content": big}),
     ]
     for method, path, params, body in calls:
         await tight_api.send(method, path, 413, params=params, body=body, code="PAYLOAD_TOO_LARGE")
@@ -490,6 +556,13 @@ async def test_an_unreachable_grpc_server_is_answered_as_documented(
         ("GET", MESSAGES, one, None),
         ("PUT", MESSAGE, {**one, "message_index": 0}, {"content": "x"}),
         ("GET", STATUS, one, None),
+        ("PUT", SYSTEM_PROMPT, one, {"content": "x"}),
+        ("DELETE", SYSTEM_PROMPT, one, None),
+        ("GET", PROMPTS, {}, None),
+        ("POST", PROMPTS, {}, {"filename": "x.md", "content": "x"}),
+        ("GET", PROMPT, {"filename": "x.md"}, None),
+        ("PUT", PROMPT, {"filename": "x.md"}, {"content": "x"}),
+        ("DELETE", PROMPT, {"filename": "x.md"}, None),
         ("POST", CHAT, one, {"message": "Hi"}),
         ("POST", STREAM, one, {"message": "Hi"}),
     ]

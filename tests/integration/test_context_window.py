@@ -167,3 +167,24 @@ async def test_a_manual_window_must_fit_the_model(
     info = error_info(caught.value)
     assert (info.reason, info.field) == ("VALIDATION_ERROR", "context_window.current_window")
     assert not (await _status(sessions, session_id)).context_window.manual_override
+
+
+async def test_a_window_without_manual_override_is_refused(
+    sessions: SessionStub, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.add_model(MID)
+    session_id = await _session(sessions, MID.name)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=spb.Session(
+                    session_id=session_id,
+                    context_window=spb.ContextWindowConfig(current_window=4096),
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["context_window"]),
+            )
+        )
+
+    assert error_info(caught.value).field == "context_window.current_window"
+    assert (await _status(sessions, session_id)).context_window.current_window == 8192

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -254,3 +255,36 @@ async def test_setting_a_prompt_needs_content_or_a_file(sessions: SessionStub) -
 
     assert error_info(caught.value).reason == "VALIDATION_ERROR"
     assert await _messages(sessions, created.session.session_id) == []
+
+
+async def test_a_directory_named_like_a_prompt_is_not_a_prompt(
+    prompts: SystemPromptStub, prompts_dir: Path
+) -> None:
+    (prompts_dir / "dir.md").mkdir(parents=True)
+
+    for attempt in (
+        prompts.GetSystemPrompt(ppb.GetSystemPromptRequest(filename="dir.md")),
+        prompts.DeleteSystemPrompt(ppb.DeleteSystemPromptRequest(filename="dir.md")),
+        prompts.UpdateSystemPrompt(ppb.UpdateSystemPromptRequest(filename="dir.md", content="x")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await attempt
+        assert error_info(caught.value).reason == "PROMPT_NOT_FOUND"
+    assert (prompts_dir / "dir.md").is_dir()
+
+
+async def test_simultaneous_updates_each_write_a_whole_file(
+    prompts: SystemPromptStub, prompts_dir: Path
+) -> None:
+    await _create(prompts, "busy.md", "start")
+    texts = [f"version {i} " * 50 for i in range(10)]
+
+    await asyncio.gather(
+        *(
+            prompts.UpdateSystemPrompt(ppb.UpdateSystemPromptRequest(filename="busy.md", content=t))
+            for t in texts
+        )
+    )
+
+    assert (prompts_dir / "busy.md").read_text() in texts
+    assert _files(prompts_dir) == {"busy.md"}
