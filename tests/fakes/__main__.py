@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import signal
 from typing import Any
@@ -32,13 +33,21 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.05,
         help="seconds between streamed chunks, to make streaming visible (default: %(default)s)",
     )
+    parser.add_argument(
+        "--show-requests",
+        action="store_true",
+        help="print what each chat request asks for (messages, options, tools)",
+    )
     return parser.parse_args(argv)
 
 
-async def _serve(host: str, port: int, chunk_delay: float) -> None:
+async def _serve(host: str, port: int, chunk_delay: float, show_requests: bool) -> None:
     """Run until Ctrl-C (asyncio.run cancels this task) or SIGTERM, then shut down cleanly."""
 
     def slow_echo(body: dict[str, Any]) -> Reply:
+        if show_requests:
+            shown = {k: body.get(k) for k in ("model", "messages", "options", "tools")}
+            print(json.dumps(shown, ensure_ascii=False), flush=True)
         return dataclasses.replace(echo_reply(body), chunk_delay=chunk_delay)
 
     fake = FakeOllama(host=host, port=port)
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        asyncio.run(_serve(args.host, args.port, args.chunk_delay))
+        asyncio.run(_serve(args.host, args.port, args.chunk_delay, args.show_requests))
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:  # e.g. the port is taken; uvicorn has logged why
