@@ -1,9 +1,11 @@
 """A conversation turn: the user's message in, the model's reply streamed out.
 
-The reply is stored once, when the turn ends, in one transaction with the user
-message. A turn cut short (the caller cancels, its deadline passes, the model
-backend fails, the server shuts down) stores what the model had produced so
-far, marked with the reason, and closes the model request at once.
+A turn is one or more model rounds: a round that calls tools is followed by
+another with the tools' results, until the model answers without tools. The
+turn is stored once, when it ends, in one transaction with the user message.
+A turn cut short (the caller cancels, its deadline passes, the model backend
+fails, the server shuts down) stores what it had produced so far, the partial
+reply marked with the reason, and closes the model request at once.
 """
 
 from __future__ import annotations
