@@ -105,7 +105,7 @@ def discover(directory: Path) -> tuple[dict[str, Tool], list[LoadError]]:
     tools: dict[str, Tool] = {}
     errors: list[LoadError] = []
     if not directory.is_dir():
-        log.warning("tools directory %s does not exist: no tools", directory)
+        log.info("tools directory %s does not exist: no tools", directory)
         return tools, errors
     for child in sorted(directory.iterdir()):
         if not child.is_dir() or child.name.startswith(("_", ".")):
