@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from bridge import errors
 from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
-from bridge.routes import chat, health, models, sessions, system_prompts
+from bridge.routes import chat, health, models, sessions, system_prompts, tools
 from bridge.routes.openapi import routes as openapi_routes
 
 API_PREFIX = "/api/v1"
@@ -40,6 +40,7 @@ def create_app(settings: BridgeSettings) -> Starlette:
                     *models.routes,
                     *sessions.routes,
                     *system_prompts.routes,
+                    *tools.routes,
                     *chat.routes,
                     *openapi_routes,
                 ],

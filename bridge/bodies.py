@@ -91,6 +91,13 @@ class ChatBody(Body):
     think: StrictBool = False
 
 
+class ConfirmToolBody(Body):
+    """The answer to a tool_call_confirmation_required event."""
+
+    confirmation_id: StrictStr
+    approved: StrictBool
+
+
 B = TypeVar("B", bound=Body)
 
 

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import grpc
 
-from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub, SystemPromptStub
+from mochi_grpc.stubs import (
+    ChatStub,
+    ModelStub,
+    ServerStub,
+    SessionStub,
+    SystemPromptStub,
+    ToolStub,
+)
 
 # Pings keep a quiet stream (a long prompt being read) open through proxies;
 # the server accepts one every 10 s, so 30 s never trips too_many_pings.
@@ -28,6 +35,7 @@ class Clients:
     models: ModelStub
     server: ServerStub
     prompts: SystemPromptStub
+    tools: ToolStub
 
     @classmethod
     def connect(cls, target: str) -> Clients:
@@ -40,6 +48,7 @@ class Clients:
             ModelStub(channel),
             ServerStub(channel),
             SystemPromptStub(channel),
+            ToolStub(channel),
         )
 
     async def close(self) -> None:

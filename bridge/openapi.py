@@ -35,7 +35,7 @@ def _ref(name: str) -> Json:
     return {"$ref": REF.format(model=name)}
 
 
-def _obj(description: str, **properties: Json) -> Json:
+def _obj(description: str, /, **properties: Json) -> Json:
     """An object whose keys are all present: the bridge writes every key, null or not."""
     return {
         "type": "object",
@@ -333,8 +333,48 @@ def _prompt_schemas() -> Json:
     }
 
 
+def _tool_schemas() -> Json:
+    return {
+        "Tool": _obj(
+            "A Python function the model may call.",
+            name=_str("The function's name."),
+            description=_str("Its whole docstring, as written."),
+            parameters=_json_object(
+                "The JSON Schema of its arguments: an object with properties and required."
+            ),
+        ),
+        "ToolLoadError": _obj(
+            "A tool module that could not be loaded; it contributes no tools.",
+            module=_str("The module's directory name."),
+            error=_str("What went wrong."),
+        ),
+        "ToolList": _obj(
+            "The discovered tools.",
+            tools={
+                "type": "object",
+                "description": "Every tool, by name; {} when there is none.",
+                "additionalProperties": _ref("Tool"),
+            },
+            load_errors=_list(_ref("ToolLoadError"), "The modules that failed to load."),
+        ),
+        "ToolsReloaded": _obj(
+            "The tools directory was scanned again.",
+            success=_bool("Always true.") | {"const": True},
+            tools_count=_count("Number of tools found."),
+            message=_str("Successfully reloaded <tools_count> tools."),
+            load_errors=_list(_ref("ToolLoadError"), "The modules that failed to load."),
+        ),
+    }
+
+
 def _chat_schemas() -> Json:
     return {
+        "ToolConfirmation": _obj(
+            "The pending tool call was answered; the waiting stream goes on.",
+            success=_bool("Always true.") | {"const": True},
+            tool_name=_str("The tool that was approved or denied."),
+            message=_str("Tool '<name>' execution approved, or ... execution denied."),
+        ),
         "ExecutedToolCall": _obj(
             "A tool call that ran during the turn.",
             name=_str("The tool's name."),
@@ -543,7 +583,15 @@ A successful turn sends `thinking_delta` events (only with `think: true`),
 then `content_delta` events, then `message_complete` and `done`. Tool and
 agent events (`tool_call`, `tool_call_confirmation_required`, `tool_result`,
 `tool_continuation_start`, `agent_*`) come between the deltas when the
-session uses tools or agents. A turn that fails once started (e.g.
+session uses tools or agents: each model round that calls tools is followed
+by one `tool_call` + `tool_result` per call that runs without confirmation,
+or one `tool_call_confirmation_required` per call that needs it, and then
+`tool_continuation_start` before the next round. After
+`tool_call_confirmation_required` the stream waits until
+`POST /chat/{session_id}/confirm-tool` answers it: approved, the tool runs and
+its `tool_result` follows; denied, no `tool_result` comes and the model is
+told the call was denied. Closing the connection while a call waits counts
+as a denial. A turn that fails once started (e.g.
 OLLAMA_UNREACHABLE, OLLAMA_ERROR, MODEL_NOT_FOUND) ends with an `error`
 event instead of `done`; whatever the model produced is stored. Comment lines
 (`: ping`) keep idle connections open. Closing the connection cancels the
@@ -573,6 +621,15 @@ _ERROR_MEANINGS = {
     "SERVICE_UNAVAILABLE": "the gRPC server cannot be reached or is overloaded",
     "GATEWAY_TIMEOUT": "the gRPC server did not answer in time",
     "INTERNAL_ERROR": "an unexpected failure",
+    "TOOL_NOT_FOUND": "no tool has this name",
+    "CONFIRMATION_NOT_FOUND": (
+        "no call of this session waits for this confirmation: unknown, answered"
+        " already, or its turn has ended"
+    ),
+    "CONFIRMATION_REQUIRES_STREAMING": (
+        "the model called a tool that needs a person's confirmation, which only a"
+        " streamed turn can ask for"
+    ),
 }
 
 # What every route backed by the gRPC server can answer.
@@ -627,6 +684,7 @@ FILENAME = _path_param(
     {"type": "string"},
     f"A prompt file's name: it {_FILENAME_RULE}; one with / in it matches no route.",
 )
+TOOL_NAME = _path_param("tool_name", {"type": "string"}, "The tool's function name.")
 PAGE = [
     {
         "name": "page_size",
@@ -934,6 +992,15 @@ _TURN = (
     " answers the existing history again, replacing a trailing assistant reply."
 )
 _TURN_REFUSED = ("SESSION_NOT_FOUND", "EMPTY_HISTORY", "SESSION_BUSY", *_BODY)
+_UNARY_TOOLS = (
+    " Tool calls that need no confirmation run within the turn and are listed in"
+    " `tool_calls_executed`; a call that needs one ends the turn with"
+    " CONFIRMATION_REQUIRES_STREAMING (use the stream)."
+)
+_CONFIRM = (
+    "Approves or denies the call a `tool_call_confirmation_required` event of this"
+    " session's running stream waits for. Each confirmation is answered once."
+)
 
 
 def _chat_paths() -> Json:
@@ -949,10 +1016,16 @@ def _chat_paths() -> Json:
                 "chat",
                 "Run a whole turn and return the reply",
                 "chat",
-                description=_TURN,
+                description=_TURN + _UNARY_TOOLS,
                 body="ChatBody",
                 ok=_json_ok(200, "The stored reply.", "ChatResponse"),
-                errors=(*_TURN_REFUSED, "MODEL_NOT_FOUND", *_OLLAMA, *_ALWAYS),
+                errors=(
+                    *_TURN_REFUSED,
+                    "CONFIRMATION_REQUIRES_STREAMING",
+                    "MODEL_NOT_FOUND",
+                    *_OLLAMA,
+                    *_ALWAYS,
+                ),
             ),
         },
         f"{chat}/stream": {
@@ -967,6 +1040,53 @@ def _chat_paths() -> Json:
                 body="ChatBody",
                 ok=(200, STREAM_DESCRIPTION, stream_content),
                 errors=(*_TURN_REFUSED, *_ALWAYS),
+            ),
+        },
+        f"{chat}/confirm-tool": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "confirmToolCall",
+                "Answer a tool call waiting for confirmation",
+                "chat",
+                description=_CONFIRM,
+                body="ConfirmToolBody",
+                ok=_json_ok(200, "The answer was passed to the stream.", "ToolConfirmation"),
+                errors=("CONFIRMATION_NOT_FOUND", *_BODY, *_ALWAYS),
+            ),
+        },
+    }
+
+
+def _tool_paths() -> Json:
+    tools = f"{PREFIX}/tools"
+    return {
+        tools: {
+            "get": _operation(
+                "listTools",
+                "The tools found in the tools directory",
+                "tools",
+                ok=_json_ok(200, "The tools and the modules that failed to load.", "ToolList"),
+                errors=_ALWAYS,
+            ),
+        },
+        f"{tools}/reload": {
+            "post": _operation(
+                "reloadTools",
+                "Scan the tools directory again",
+                "tools",
+                ok=_json_ok(200, "What the scan found.", "ToolsReloaded"),
+                errors=_ALWAYS,
+            ),
+        },
+        f"{tools}/{{tool_name}}": {
+            "parameters": [TOOL_NAME],
+            "get": _operation(
+                "getTool",
+                "One tool by name",
+                "tools",
+                description="`GET /tools/reload` looks up a tool named reload.",
+                ok=_json_ok(200, "The tool.", "Tool"),
+                errors=("TOOL_NOT_FOUND", *_ALWAYS),
             ),
         },
     }
@@ -984,6 +1104,7 @@ def _request_schemas() -> Json:
         bodies.CreateSystemPromptBody,
         bodies.UpdateSystemPromptBody,
         bodies.ChatBody,
+        bodies.ConfirmToolBody,
     ]
     _, schema = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     definitions: Json = schema["$defs"]
@@ -999,6 +1120,7 @@ def _schemas() -> Json:
         **_message_schemas(),
         **_window_schemas(),
         **_prompt_schemas(),
+        **_tool_schemas(),
         **_chat_schemas(),
         **_error_schemas(),
         **_event_schemas(),
@@ -1025,6 +1147,7 @@ def document() -> dict[str, Any]:
             {"name": "models", "description": "The models Ollama serves."},
             {"name": "sessions", "description": "Sessions and their histories."},
             {"name": "system-prompts", "description": "Reusable system prompt files."},
+            {"name": "tools", "description": "The Python tools the model may call."},
             {"name": "chat", "description": "Conversation turns, whole or streamed."},
             {"name": "meta", "description": "This document."},
         ],
@@ -1033,6 +1156,7 @@ def document() -> dict[str, Any]:
             **_model_paths(),
             **_session_paths(),
             **_prompt_paths(),
+            **_tool_paths(),
             **_chat_paths(),
         },
         "components": {"schemas": _schemas()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -11,6 +12,7 @@ from mochi_grpc._gen.mochi.v1 import model_service_pb2 as model_pb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
 from mochi_grpc._gen.mochi.v1 import system_prompt_service_pb2 as prompt_pb
+from mochi_grpc._gen.mochi.v1 import tool_service_pb2 as tool_pb
 
 Json = dict[str, Any]
 
@@ -43,8 +45,25 @@ def timestamp(value: timestamp_pb2.Timestamp) -> str:
     return value.ToDatetime().isoformat(timespec="microseconds") + "Z"
 
 
+# Integers up to this size survive the trip through a double exactly.
+_EXACT_INT = 2**53
+
+
+def _whole_numbers(value: Any) -> Any:
+    """The JSON value with every whole number as an integer: a Struct keeps all
+    numbers as doubles, so the model's {"a": 12} would come back as 12.0."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
 def struct(value: struct_pb2.Struct) -> Json:
-    return json_format.MessageToDict(value)
+    converted: Json = _whole_numbers(json_format.MessageToDict(value))
+    return converted
 
 
 def _opt(message: Any, field: str) -> Any:
@@ -196,6 +215,34 @@ def chat_response(r: chat_pb.ChatResponse) -> Json:
         ],
         "context_window": window_usage(r.context_window),
     }
+
+
+def tool(t: tool_pb.Tool) -> Json:
+    return {"name": t.name, "description": t.description, "parameters": struct(t.parameters)}
+
+
+def tool_load_errors(errors: Iterable[tool_pb.ToolLoadError]) -> list[Json]:
+    return [{"module": e.module, "error": e.error} for e in errors]
+
+
+def tool_list(r: tool_pb.ListToolsResponse) -> Json:
+    return {
+        "tools": {t.name: tool(t) for t in r.tools},
+        "load_errors": tool_load_errors(r.load_errors),
+    }
+
+
+def tools_reloaded(r: tool_pb.ReloadToolsResponse) -> Json:
+    return {
+        "success": True,
+        "tools_count": r.tools_count,
+        "message": f"Successfully reloaded {r.tools_count} tools",
+        "load_errors": tool_load_errors(r.load_errors),
+    }
+
+
+def tool_confirmation(r: chat_pb.ConfirmToolCallResponse) -> Json:
+    return {"success": True, "tool_name": r.tool_name, "message": r.message}
 
 
 def plain_fields(m: Any) -> Json:

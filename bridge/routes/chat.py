@@ -1,4 +1,5 @@
-"""POST /api/v1/chat/{session_id} and its streaming twin /stream."""
+"""POST /api/v1/chat/{session_id}, its streaming twin /stream, and the answer to a
+tool call waiting for confirmation, /confirm-tool."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bridge import payloads, sse
-from bridge.bodies import ChatBody
+from bridge.bodies import ChatBody, ConfirmToolBody
 from bridge.errors import from_rpc_error
 from bridge.grpc_client import TURN_STARTED
 from bridge.routes.context import body, clients, settings, unless_disconnected
@@ -69,7 +70,20 @@ async def _events(
         call.cancel()
 
 
+async def confirm_tool(request: Request) -> JSONResponse:
+    data = await body(request, ConfirmToolBody)
+    answered = await clients(request).chat.ConfirmToolCall(
+        pb.ConfirmToolCallRequest(
+            session_id=request.path_params["session_id"],
+            confirmation_id=data.confirmation_id,
+            approved=data.approved,
+        )
+    )
+    return JSONResponse(payloads.tool_confirmation(answered))
+
+
 routes = [
     Route("/chat/{session_id}", chat, methods=["POST"]),
     Route("/chat/{session_id}/stream", chat_stream, methods=["POST"]),
+    Route("/chat/{session_id}/confirm-tool", confirm_tool, methods=["POST"]),
 ]

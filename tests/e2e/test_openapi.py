@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
 from openapi_spec_validator import validate
@@ -41,10 +43,13 @@ from bridge.app import API_PREFIX, create_app
 from bridge.config import BridgeSettings
 from bridge.openapi import document
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
+from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer
+from tests.e2e.sse_support import open_stream, read_until
 from tests.embedded import EmbeddedServer
 from tests.fakes import FakeOllama, Reply
 from tests.support import runs
+from tests.tools_fixture import write_tools
 
 Json = dict[str, Any]
 Operation = APIOperation[Any, Any, Any, Any]
@@ -79,6 +84,12 @@ PROMPT: Final = "/system-prompts/{filename}"
 CHAT: Final = "/chat/{session_id}"
 STREAM: Final = "/chat/{session_id}/stream"
 MODEL_PATH: Final = "/models/{model_name}"
+TOOLS: Final = "/tools"
+TOOL: Final = "/tools/{tool_name}"
+RELOAD: Final = "/tools/reload"
+CONFIRM: Final = "/chat/{session_id}/confirm-tool"
+# A call of one of the tools of tests.tools_fixture.
+MULTIPLY: Final = {"name": "multiply_numbers", "arguments": {"a": 6, "b": 7}}
 
 
 @cache
@@ -174,6 +185,20 @@ async def tight_api(server: RunningServer) -> AsyncIterator[Api]:
     await bridge.stop()
 
 
+async def load_test_tools(api: Api, tools_dir: Path) -> Json:
+    """Writes the test tools and loads them with a documented reload."""
+    write_tools(tools_dir)
+    reloaded: Json = (await api.send("POST", RELOAD, 200)).json()
+    return reloaded
+
+
+@pytest.fixture
+async def tools_api(api: Api, settings: Settings) -> Api:
+    """The api, with the test tools loaded."""
+    await load_test_tools(api, settings.resolved_tools_dir)
+    return api
+
+
 def sse_events(response: httpx.Response) -> list[tuple[str, Json]]:
     """(name, data) of each event of a whole stream."""
     events = []
@@ -251,8 +276,8 @@ def _every_kind_of_event() -> Iterator[tuple[str, str]]:
 
 
 def test_every_event_the_bridge_can_send_matches_the_document() -> None:
-    # Tool and agent events cannot be produced through the fake Ollama, so
-    # these come from the bridge's own encoder rather than from a live stream.
+    # Agent events cannot be produced through the fake Ollama, so every kind
+    # comes from the bridge's own encoder rather than from a live stream.
     body = b"".join(
         ServerSentEvent(data, event=name).encode() for name, data in _every_kind_of_event()
     )
@@ -416,32 +441,41 @@ async def test_prompt_file_routes_refuse_as_documented(api: Api) -> None:
 # -- chat ---------------------------------------------------------------------
 
 
-async def test_chat_answers_as_documented(api: Api, fake_ollama: FakeOllama) -> None:
-    one = await api.create_session(system_prompt="Be brief.", system_prompt_source_file="b.md")
+async def test_chat_answers_as_documented(tools_api: Api, fake_ollama: FakeOllama) -> None:
+    api = tools_api
+    one = await api.create_session(
+        system_prompt="Be brief.",
+        system_prompt_source_file="b.md",
+        tool_settings={"tools": ["multiply_numbers"], "execution_policy": "never_confirm"},
+    )
     fake_ollama.script(
-        Reply(
-            content=["Hi", " there"],
-            thinking=["Greet", " back"],
-            tool_calls=[{"name": "clock", "arguments": {"zone": "UTC"}}],
-        )
+        Reply(thinking=["Multiply"], tool_calls=[MULTIPLY]),
+        Reply(content=["Hi", " there"], thinking=["Greet", " back"]),
     )
     body = {"message": "Hi", "think": True}
-    message = (await api.send("POST", CHAT, 200, params=one, body=body)).json()["message"]
-    # The optional keys of a message are set, so their schemas are exercised.
-    assert message["thinking"] == "Greet back"
-    assert message["tool_calls"] == [{"function": {"name": "clock", "arguments": {"zone": "UTC"}}}]
+    turn = (await api.send("POST", CHAT, 200, params=one, body=body)).json()
+    assert turn["message"]["thinking"] == "Greet back"
+    assert turn["tool_calls_executed"] == [{**MULTIPLY, "success": True}]
+    # The optional keys of the stored messages are set, so their schemas are exercised.
     history = (await api.send("GET", SESSION, 200, params=one)).json()["messages"]
     assert history[0]["source_file"] == "b.md"
+    assert history[2]["tool_calls"] == [{"function": MULTIPLY}]
+    assert history[3]["tool_name"] == "multiply_numbers"
     await api.send("POST", CHAT, 200, params=one, body={})
 
 
-async def test_chat_refuses_as_documented(api: Api, fake_ollama: FakeOllama) -> None:
+async def test_chat_refuses_as_documented(tools_api: Api, fake_ollama: FakeOllama) -> None:
+    api = tools_api
     hi = {"message": "Hi"}
     unknown = {"session_id": UNKNOWN_SESSION}
     await api.send("POST", CHAT, 404, params=unknown, body=hi, code="SESSION_NOT_FOUND")
     one = await api.create_session()
     await api.send("POST", CHAT, 400, params=one, body={}, code="EMPTY_HISTORY")
     await api.send("POST", CHAT, 422, params=one, body={"think": "yes"}, code="VALIDATION_ERROR")
+    confirming = await api.create_session(tool_settings={"tools": ["multiply_numbers"]})
+    fake_ollama.script(Reply(tool_calls=[MULTIPLY]))
+    needs_stream = "CONFIRMATION_REQUIRES_STREAMING"
+    await api.send("POST", CHAT, 400, params=confirming, body=hi, code=needs_stream)
     fake_ollama.script(Reply(http_status=500))
     await api.send("POST", CHAT, 502, params=one, body=hi, code="OLLAMA_ERROR")
     fake_ollama.remove_model(MODEL)
@@ -467,6 +501,30 @@ async def test_chat_stream_answers_as_documented(api: Api, fake_ollama: FakeOlla
     assert events[-1][1]["code"] == "OLLAMA_ERROR"
     messages = (await api.send("GET", MESSAGES, 200, params=one)).json()["messages"]
     assert messages[-1]["partial_reason"] == "ollama_error"
+
+
+async def test_chat_stream_with_tool_calls_answers_as_documented(
+    tools_api: Api, fake_ollama: FakeOllama
+) -> None:
+    tool_settings = {"tools": ["explode", "multiply_numbers"], "execution_policy": "never_confirm"}
+    one = await tools_api.create_session(tool_settings=tool_settings)
+    explode = {"name": "explode", "arguments": {"reason": "test"}}
+    fake_ollama.script(Reply(tool_calls=[MULTIPLY, explode]), Reply(content=["Done"]))
+    body = {"message": "Go"}
+    events = sse_events(await tools_api.send("POST", STREAM, 200, params=one, body=body))
+    assert runs(names(events)) == [
+        "tool_call",
+        "tool_result",
+        "tool_call",
+        "tool_result",
+        "tool_continuation_start",
+        "content_delta",
+        "message_complete",
+        "done",
+    ]
+    # A result with and one without an error, so both forms are exercised.
+    results = [data for name, data in events if name == "tool_result"]
+    assert [r["error"] is None for r in results] == [True, False]
 
 
 async def test_chat_stream_refuses_as_documented(api: Api) -> None:
@@ -510,9 +568,54 @@ async def test_too_large_bodies_are_refused_as_documented(tight_api: Api) -> Non
         ("PUT", SYSTEM_PROMPT, one, {"content": big}),
         ("POST", PROMPTS, {}, {"filename": "big.md", "content": big}),
         ("PUT", PROMPT, {"filename": "big.md"}, {"content": big}),
+        ("POST", CONFIRM, one, {"confirmation_id": big, "approved": True}),
     ]
     for method, path, params, body in calls:
         await tight_api.send(method, path, 413, params=params, body=body, code="PAYLOAD_TOO_LARGE")
+
+
+# -- tools --------------------------------------------------------------------
+
+
+async def test_tool_routes_answer_as_documented(api: Api, settings: Settings) -> None:
+    none = await api.send("GET", TOOLS, 200)
+    assert none.json() == {"tools": {}, "load_errors": []}
+    reloaded = await load_test_tools(api, settings.resolved_tools_dir)
+    listed = (await api.send("GET", TOOLS, 200)).json()
+    assert len(listed["tools"]) == reloaded["tools_count"] > 0
+    assert listed["load_errors"] == reloaded["load_errors"] != []
+    await api.send("GET", TOOL, 200, params={"tool_name": "multiply_numbers"})
+
+
+async def test_tool_routes_refuse_as_documented(api: Api) -> None:
+    for name in ("missing", "reload"):
+        await api.send("GET", TOOL, 404, params={"tool_name": name}, code="TOOL_NOT_FOUND")
+
+
+async def test_confirm_tool_answers_as_documented(tools_api: Api, fake_ollama: FakeOllama) -> None:
+    one = await tools_api.create_session(tool_settings={"tools": ["multiply_numbers"]})
+    fake_ollama.script(Reply(tool_calls=[MULTIPLY]), Reply(content=["42"]))
+    stream = f"/chat/{one['session_id']}/stream"
+    async with open_stream(tools_api.http, stream, {"message": "Go"}) as events:
+        asked = await read_until(events, "tool_call_confirmation_required")
+        answer = {"confirmation_id": asked[-1].data["confirmation_id"], "approved": True}
+        await tools_api.send("POST", CONFIRM, 200, params=one, body=answer)
+        rest = [event.name async for event in events]
+    assert rest[0] == "tool_result"
+    assert rest[-1] == "done"
+
+
+async def test_confirm_tool_refuses_as_documented(api: Api) -> None:
+    one = await api.create_session()
+    unknown = {"confirmation_id": "conf_000000000000", "approved": True}
+    await api.send("POST", CONFIRM, 404, params=one, body=unknown, code="CONFIRMATION_NOT_FOUND")
+    malformed: list[Json] = [
+        {"confirmation_id": "conf_000000000000"},
+        {"confirmation_id": "conf_000000000000", "approved": "yes"},
+        {"confirmation_id": 1, "approved": True},
+    ]
+    for body in malformed:
+        await api.send("POST", CONFIRM, 422, params=one, body=body, code="VALIDATION_ERROR")
 
 
 # -- when what is behind the bridge fails -------------------------------------
@@ -565,6 +668,10 @@ async def test_an_unreachable_grpc_server_is_answered_as_documented(
         ("DELETE", PROMPT, {"filename": "x.md"}, None),
         ("POST", CHAT, one, {"message": "Hi"}),
         ("POST", STREAM, one, {"message": "Hi"}),
+        ("POST", CONFIRM, one, {"confirmation_id": "conf_000000000000", "approved": True}),
+        ("GET", TOOLS, {}, None),
+        ("GET", TOOL, {"tool_name": "multiply_numbers"}, None),
+        ("POST", RELOAD, {}, None),
     ]
     for method, path, params, body in calls:
         await api.send(method, path, 503, params=params, body=body, code="SERVICE_UNAVAILABLE")
@@ -577,7 +684,7 @@ def _generate(strategy: SearchStrategy[AnyCase], count: int) -> list[AnyCase]:
     """`count` cases, the same ones on every run."""
     cases: list[AnyCase] = []
 
-    @settings(
+    @hypothesis.settings(
         max_examples=count,
         derandomize=True,
         database=None,
