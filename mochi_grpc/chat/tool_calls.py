@@ -21,7 +21,7 @@ from mochi_grpc.chat.events import (
 )
 from mochi_grpc.entities import ExecutionPolicy, Message, Role, Session, ToolCall, ToolSettings
 from mochi_grpc.errors import ConfirmationRequiresStreaming
-from mochi_grpc.tools import Confirmations, ToolCatalog, ToolOutcome, ToolRunner
+from mochi_grpc.tools import Confirmations, Tool, ToolCatalog, ToolOutcome, ToolRunner
 
 
 def effective_policy(settings: ToolSettings, tool_name: str) -> ExecutionPolicy:
@@ -72,11 +72,14 @@ class ToolCaller:
         for call in calls:
             index, call_id = state.calls_made, f"call_{secrets.token_hex(4)}"
             state.calls_made += 1
-            if effective_policy(session.tool_settings, call.name) is ExecutionPolicy.NEVER_CONFIRM:
+            tool = self._available(session, call)
+            if tool is None or (
+                effective_policy(session.tool_settings, call.name) is ExecutionPolicy.NEVER_CONFIRM
+            ):
+                # A call that cannot run needs nobody's consent to fail.
                 yield ToolCallStarted(call.name, call.arguments, index, call_id)
                 approved = True
             elif not can_confirm:
-                state.awaiting = call  # stored as denied with the partial turn
                 raise ConfirmationRequiresStreaming(
                     f"Tool '{call.name}' needs a confirmation, which only a streamed turn"
                     " can ask for",
@@ -93,15 +96,19 @@ class ToolCaller:
             if not approved:
                 produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))
                 continue
-            outcome = await self._execute(session, call)
+            outcome = (
+                await self._runner.run(tool, call.arguments)
+                if tool
+                else ToolOutcome(False, "", f"Tool '{call.name}' is not available in this session")
+            )
             state.executed.append(ExecutedCall(call.name, call.arguments, outcome.success))
             yield ToolFinished(
                 call.name, outcome.success, outcome.result, outcome.error, index, call_id
             )
             produced.append(Message(Role.TOOL, outcome.text, tool_name=call.name))
 
-    async def _execute(self, session: Session, call: ToolCall) -> ToolOutcome:
-        tool = self._catalog.find(call.name)
-        if tool is None or call.name not in session.tool_settings.tools:
-            return ToolOutcome(False, "", f"Tool '{call.name}' is not available in this session")
-        return await self._runner.run(tool, call.arguments)
+    def _available(self, session: Session, call: ToolCall) -> Tool | None:
+        """The tool, if it exists and the session enabled it."""
+        if call.name not in session.tool_settings.tools:
+            return None
+        return self._catalog.find(call.name)

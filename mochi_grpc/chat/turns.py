@@ -35,7 +35,13 @@ from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
 from mochi_grpc.entities import Message, Role, Session, utc_now
-from mochi_grpc.errors import ConfirmationNotFound, EmptyHistory, MochiError, Overloaded
+from mochi_grpc.errors import (
+    ConfirmationNotFound,
+    ConfirmationRequiresStreaming,
+    EmptyHistory,
+    MochiError,
+    Overloaded,
+)
 from mochi_grpc.llm import ChatRequest, LLMBackend
 from mochi_grpc.store import SessionStore
 
@@ -227,6 +233,9 @@ class ChatEngine:
             )
             yield MessageComplete(message, usage, tuple(state.executed))
             yield TurnDone(session.session_id)
+        except ConfirmationRequiresStreaming as exc:
+            settled = True  # a refused turn changes nothing; the client retries streamed
+            yield TurnFailed(exc)
         except MochiError as exc:
             settled = True
             log.warning("turn on session %s failed: %s", session.session_id, exc.message)
@@ -249,6 +258,9 @@ class ChatEngine:
         partial reply, and a denial for a confirmation left unanswered."""
         kept = list(produced)
         if state.awaiting is not None:
+            # The reply that asked for the call is where the turn was cut.
+            asked = next(m for m in reversed(kept) if m.role is Role.ASSISTANT)
+            asked.partial_reason = reason
             name = state.awaiting.name
             kept.append(Message(Role.TOOL, denied_text(name), tool_name=name))
         if reply is not None and reply.has_output:

@@ -272,6 +272,7 @@ async def test_hanging_up_during_a_confirmation_counts_as_denial_and_keeps_the_t
         (spb.ROLE_ASSISTANT, "Let me check."),
         (spb.ROLE_TOOL, "Tool 'shout' was denied by user"),
     ]
+    assert stored[1].partial_reason == "cancelled"
     assert len(fake_ollama.requests) == 1
     assert math_tools().calls == []
 
@@ -348,8 +349,7 @@ async def test_unary_chat_cannot_ask_for_a_confirmation(
         "CONFIRMATION_REQUIRES_STREAMING",
     )
     assert math_tools().calls == []
-    stored = await _stored(sessions, session_id)
-    assert stored[-1].role == spb.ROLE_TOOL  # the call is answered, so the history stays valid
+    assert await _stored(sessions, session_id) == []  # refused: nothing changed
 
 
 async def test_tool_rounds_are_bounded(
@@ -368,3 +368,15 @@ async def test_tool_rounds_are_bounded(
     assert len(fake_ollama.requests) == 4
     assert fake_ollama.requests[-1].tools == []
     assert text_of(events) == "enough"
+
+
+async def test_a_call_that_cannot_run_needs_no_confirmation(
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
+) -> None:
+    session_id = await _session(sessions, ["shout"], ALWAYS)
+    fake_ollama.script(Reply(tool_calls=[_call("made_up", x=1)]), Reply(content=["ok"]))
+
+    response = await chat.Chat(cpb.ChatRequest(session_id=session_id, message="go"))
+
+    assert [(c.name, c.success) for c in response.tool_calls_executed] == [("made_up", False)]
+    assert "not available" in fake_ollama.requests[1].messages[-1]["content"]
