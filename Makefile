@@ -11,7 +11,7 @@ GEN_DIR := mochi_grpc/_gen
 GENERATED := $(GEN_DIR)/.generated
 PROTOS := $(wildcard proto/mochi/v1/*.proto)
 
-.PHONY: install gen run test lint typecheck bench clean
+.PHONY: install gen run test lint typecheck bench clean clients test-clients
 
 install: $(INSTALLED)
 
@@ -50,10 +50,22 @@ lint: $(GENERATED)
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-clients
+
+# The generated clients, from proto/ (not checked in: always made afresh).
+clients: $(GENERATED)
+	PATH="$(CURDIR)/$(BIN):$$PATH" clients/python/gen.sh
+	bash clients/go/gen.sh
+
+# Each client's suite against a live server backed by the fake Ollama.
+test-clients: $(GENERATED)
+	$(PY) clients/live_server.py -- clients/python/test.sh
+	cd clients/python && $(CURDIR)/$(BIN)/mypy
+	$(PY) clients/live_server.py -- bash clients/go/test.sh
 
 # Not part of `make test`: measures, prints a table and writes bench/results/.
 bench: $(GENERATED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(GEN_DIR)
+	rm -rf $(VENV) $(GEN_DIR) clients/python/mochi_client/_gen clients/go/mochiv1 clients/go/.bin

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun runs the example against the live server named by
+// MOCHI_GRPC_TARGET, which must be set.
+func TestRun(t *testing.T) {
+	target := os.Getenv("MOCHI_GRPC_TARGET")
+	if target == "" {
+		t.Fatal("MOCHI_GRPC_TARGET is not set; run against a live server " +
+			"(`.venv/bin/python clients/live_server.py -- bash clients/go/test.sh`)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, target, getenv("MOCHI_MODEL", defaultModel), "Hello there", &out); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got, want := out.String(), "You said: Hello there\n"; got != want {
+		t.Errorf("output = %q, want %q", got, want)
+	}
+}
+
+func TestRunReportsReason(t *testing.T) {
+	target := os.Getenv("MOCHI_GRPC_TARGET")
+	if target == "" {
+		t.Fatal("MOCHI_GRPC_TARGET is not set")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, target, "no-such-model:latest", "Hello", &strings.Builder{})
+	if err == nil || !strings.HasPrefix(err.Error(), "MODEL_NOT_FOUND: ") {
+		t.Errorf("run with an unknown model: %v, want an error starting with MODEL_NOT_FOUND", err)
+	}
+}

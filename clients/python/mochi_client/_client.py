@@ -1,0 +1,246 @@
+"""MochiClient: the calls people use most, over one HTTP/2 connection (grpclib)."""
+
+from __future__ import annotations
+
+import os
+import ssl as _ssl
+from collections.abc import AsyncGenerator, Awaitable
+from types import TracebackType
+from typing import Self, TypeVar
+
+from grpclib.client import Channel
+from grpclib.const import Cardinality, Status
+from grpclib.metadata import Deadline
+
+from ._errors import MochiError, RichStatusCodec, mochi_errors
+from ._gen.mochi.v1 import (
+    ChatEvent,
+    ChatRequest,
+    ChatResponse,
+    ChatServiceStub,
+    ChatStreamRequest,
+    ConfirmToolCallRequest,
+    ConfirmToolCallResponse,
+    CreateSessionRequest,
+    DeleteSessionRequest,
+    EditMessageRequest,
+    EditMessageResponse,
+    GetSessionRequest,
+    GetSessionResponse,
+    ListMessagesRequest,
+    ListModelsRequest,
+    ListSessionsRequest,
+    Message,
+    Model,
+    ModelServiceStub,
+    Session,
+    SessionServiceStub,
+    ToolSettings,
+)
+from ._stream import ChatStream
+from ._target import DEFAULT_TARGET, TARGET_ENV, parse_target
+
+T = TypeVar("T")
+
+CHAT_STREAM_METHOD = "/mochi.v1.ChatService/ChatStream"
+
+
+class MochiClient:
+    """An async client of a mochi-grpc server.
+
+    ``target`` is ``host:port`` (default: ``$MOCHI_GRPC_TARGET``, else
+    ``localhost:50051``). Create it inside a running event loop; use it as
+    ``async with MochiClient() as client:`` or call ``close()``. Every call
+    takes ``timeout`` (seconds, the call's deadline) and raises MochiError.
+    """
+
+    def __init__(
+        self, target: str | None = None, *, ssl: _ssl.SSLContext | bool | None = None
+    ) -> None:
+        self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+        address = parse_target(self.target)
+        self._channel = Channel(
+            address.host,
+            address.port,
+            path=address.path,
+            ssl=ssl,
+            status_details_codec=RichStatusCodec(),
+        )
+        self._sessions = SessionServiceStub(self._channel)
+        self._chat = ChatServiceStub(self._channel)
+        self._models = ModelServiceStub(self._channel)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; calls still running fail."""
+        self._channel.close()
+
+    # Sessions
+
+    async def create_session(
+        self,
+        model: str,
+        *,
+        system_prompt: str | None = None,
+        system_prompt_file: str | None = None,
+        tool_settings: ToolSettings | None = None,
+        timeout: float | None = None,
+    ) -> Session:
+        """Create a session for ``model`` (an exact name, e.g. ``llama3.2:latest``)."""
+        request = CreateSessionRequest(
+            model=model,
+            system_prompt=system_prompt,
+            system_prompt_source_file=system_prompt_file,
+            tool_settings=tool_settings,
+        )
+        response = await _checked(self._sessions.create_session(request, timeout=timeout))
+        return _required(response.session)
+
+    async def get_session(
+        self, session_id: str, *, timeout: float | None = None
+    ) -> GetSessionResponse:
+        """The session (``.session``) with its whole history (``.messages``)."""
+        request = GetSessionRequest(session_id=session_id)
+        return await _checked(self._sessions.get_session(request, timeout=timeout))
+
+    async def list_sessions(
+        self, *, page_size: int = 0, timeout: float | None = None
+    ) -> list[Session]:
+        """Every session, most recently updated first, fetched ``page_size`` at a time."""
+        deadline = _deadline(timeout)
+        sessions: list[Session] = []
+        token = ""
+        while True:
+            request = ListSessionsRequest(page_size=page_size, page_token=token)
+            page = await _checked(self._sessions.list_sessions(request, deadline=deadline))
+            sessions.extend(page.sessions)
+            token = page.next_page_token
+            if not token:
+                return sessions
+
+    async def delete_session(self, session_id: str, *, timeout: float | None = None) -> None:
+        """Delete a session and its messages."""
+        request = DeleteSessionRequest(session_id=session_id)
+        await _checked(self._sessions.delete_session(request, timeout=timeout))
+
+    async def list_messages(
+        self, session_id: str, *, page_size: int = 0, timeout: float | None = None
+    ) -> list[Message]:
+        """Every message of a session in order (the system prompt, if any, first)."""
+        deadline = _deadline(timeout)
+        messages: list[Message] = []
+        token = ""
+        while True:
+            request = ListMessagesRequest(
+                session_id=session_id, page_size=page_size, page_token=token
+            )
+            page = await _checked(self._sessions.list_messages(request, deadline=deadline))
+            messages.extend(page.messages)
+            token = page.next_page_token
+            if not token:
+                return messages
+
+    async def edit_message(
+        self, session_id: str, message_index: int, content: str, *, timeout: float | None = None
+    ) -> EditMessageResponse:
+        """Replace the text of a user message and remove every later message.
+
+        ``message_index`` counts all messages, the system prompt included.
+        Answer the edited message with ``chat(session_id)`` (no message).
+        """
+        request = EditMessageRequest(
+            session_id=session_id, message_index=message_index, content=content
+        )
+        return await _checked(self._sessions.edit_message(request, timeout=timeout))
+
+    # Turns
+
+    async def chat(
+        self,
+        session_id: str,
+        message: str | None = None,
+        *,
+        think: bool = False,
+        timeout: float | None = None,
+    ) -> ChatResponse:
+        """Run a whole turn; ``message=None`` answers the existing history again."""
+        request = ChatRequest(session_id=session_id, message=message, think=think)
+        return await _checked(self._chat.chat(request, timeout=timeout))
+
+    def chat_stream(
+        self,
+        session_id: str,
+        message: str | None = None,
+        *,
+        think: bool = False,
+        timeout: float | None = None,
+    ) -> ChatStream:
+        """Run a turn and iterate its events as they happen (see ChatStream).
+
+        The call starts with the first ``async for`` step; errors before the
+        first event (e.g. SESSION_NOT_FOUND) raise there.
+        """
+        request = ChatStreamRequest(session_id=session_id, message=message, think=think)
+        return ChatStream(self._chat_events(request, timeout))
+
+    async def _chat_events(
+        self, request: ChatStreamRequest, timeout: float | None
+    ) -> AsyncGenerator[ChatEvent, None]:
+        # One generator level between the caller and the HTTP/2 stream, so
+        # closing the ChatStream resets the stream right away.
+        async with self._channel.request(
+            CHAT_STREAM_METHOD,
+            Cardinality.UNARY_STREAM,
+            ChatStreamRequest,
+            ChatEvent,
+            timeout=timeout,
+        ) as stream:
+            await stream.send_message(request, end=True)
+            async for event in stream:
+                yield event
+
+    async def confirm_tool_call(
+        self,
+        session_id: str,
+        confirmation_id: str,
+        *,
+        approved: bool,
+        timeout: float | None = None,
+    ) -> ConfirmToolCallResponse:
+        """Answer a ``ToolCallConfirmationRequired`` event of a running stream."""
+        request = ConfirmToolCallRequest(
+            session_id=session_id, confirmation_id=confirmation_id, approved=approved
+        )
+        return await _checked(self._chat.confirm_tool_call(request, timeout=timeout))
+
+    # Models
+
+    async def list_models(self, *, timeout: float | None = None) -> list[Model]:
+        """The chat models the server's Ollama has."""
+        response = await _checked(self._models.list_models(ListModelsRequest(), timeout=timeout))
+        return list(response.models)
+
+
+async def _checked(call: Awaitable[T]) -> T:
+    with mochi_errors():
+        return await call
+
+
+def _deadline(timeout: float | None) -> Deadline | None:
+    return None if timeout is None else Deadline.from_timeout(timeout)
+
+
+def _required(session: Session | None) -> Session:
+    if session is None:
+        raise MochiError(Status.UNKNOWN, "the server answered without a session")
+    return session

@@ -1,0 +1,61 @@
+"""Fixtures for tests against the live server at $MOCHI_GRPC_TARGET.
+
+Run them under clients/live_server.py, which starts the server with a fake
+Ollama that answers "You said: <message>" a word at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from mochi_client import Message, MochiClient, MochiError, Role, Status
+
+MODEL = "llama3.2:latest"
+POLL_ATTEMPTS = 400
+POLL_INTERVAL = 0.05
+
+StoredReply = Callable[[str], Awaitable[Message]]
+
+
+@pytest.fixture
+def target() -> str:
+    target = os.environ.get("MOCHI_GRPC_TARGET")
+    if not target:
+        pytest.fail("MOCHI_GRPC_TARGET is not set: run the tests under clients/live_server.py")
+    return target
+
+
+@pytest.fixture
+async def client(target: str) -> AsyncIterator[MochiClient]:
+    async with MochiClient(target) as client:
+        yield client
+
+
+@pytest.fixture
+async def session_id(client: MochiClient) -> AsyncIterator[str]:
+    session = await client.create_session(MODEL)
+    yield session.session_id
+    try:
+        await client.delete_session(session.session_id)
+    except MochiError as error:
+        if error.code is not Status.NOT_FOUND:
+            raise
+
+
+@pytest.fixture
+def stored_reply(client: MochiClient) -> StoredReply:
+    """Waits (a bounded number of polls) until the session's last message is a reply."""
+
+    async def wait(session_id: str) -> Message:
+        for _ in range(POLL_ATTEMPTS):
+            messages = await client.list_messages(session_id)
+            if messages and messages[-1].role is Role.ASSISTANT:
+                return messages[-1]
+            await asyncio.sleep(POLL_INTERVAL)
+        pytest.fail(f"session {session_id} stored no reply")
+
+    return wait
