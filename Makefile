@@ -56,16 +56,21 @@ test: lint
 clients: $(GENERATED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" clients/python/gen.sh
 	bash clients/go/gen.sh
+	cd clients/typescript && bash -c 'source scripts/deps.sh && ensure_node_modules' && npm run --silent gen
 
 # Each client's suite against a live server backed by the fake Ollama.
 test-clients: $(GENERATED)
 	$(PY) clients/live_server.py -- clients/python/test.sh
 	cd clients/python && $(CURDIR)/$(BIN)/mypy
 	$(PY) clients/live_server.py -- bash clients/go/test.sh
+	$(PY) clients/live_server.py -- bash clients/typescript/test.sh
+	clients/typescript/buf.sh lint
+	clients/typescript/buf.sh breaking
 
 # Not part of `make test`: measures, prints a table and writes bench/results/.
 bench: $(GENERATED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(GEN_DIR) clients/python/mochi_client/_gen clients/go/mochiv1 clients/go/.bin
+	rm -rf $(VENV) $(GEN_DIR) clients/python/mochi_client/_gen clients/go/mochiv1 clients/go/.bin \
+		clients/typescript/node_modules clients/typescript/src/gen

@@ -59,6 +59,8 @@ def main() -> int:
             "MOCHI_OLLAMA_HOST": ollama_url,
             "MOCHI_DATA_DIR": data,
             "MOCHI_LOG_LEVEL": "WARNING",
+            # grpcio logs every client hang-up at info level otherwise.
+            "GRPC_VERBOSITY": "ERROR",
         }
         fake = subprocess.Popen(
             [

@@ -1,0 +1,53 @@
+// Streams one reply: npx tsx examples/chat.ts "Hello"
+// MOCHI_GRPC_TARGET (default localhost:50051) names the server,
+// MOCHI_MODEL (default llama3.2:latest) the model. Ctrl-C stops the reply;
+// the server keeps what was written so far.
+import { createMochiClient, DEFAULT_TARGET, readMochiError } from "../src/index.js";
+
+const message = process.argv.slice(2).join(" ");
+if (message === "") {
+  console.error('usage: npx tsx examples/chat.ts "your message"');
+  process.exit(2);
+}
+
+const client = createMochiClient(process.env["MOCHI_GRPC_TARGET"] ?? DEFAULT_TARGET);
+const model = process.env["MOCHI_MODEL"] ?? "llama3.2:latest";
+const stop = new AbortController();
+process.once("SIGINT", () => stop.abort());
+
+try {
+  const { session } = await client.sessions.createSession({ model });
+  if (session === undefined) {
+    throw new Error("the server returned no session");
+  }
+  const events = client.chatStream(
+    { sessionId: session.sessionId, message },
+    { signal: stop.signal },
+  );
+  for await (const event of events) {
+    switch (event.case) {
+      case "contentDelta":
+        process.stdout.write(event.value.content);
+        break;
+      case "done":
+        process.stdout.write("\n");
+        break;
+      case "error":
+        process.stdout.write("\n");
+        console.error(`error: ${event.value.code}: ${event.value.message}`);
+        process.exitCode = 1;
+        break;
+    }
+  }
+} catch (error) {
+  if (stop.signal.aborted) {
+    console.error("\nstopped");
+    process.exitCode = 130;
+  } else {
+    const { status, reason, message: text } = readMochiError(error);
+    console.error(`error: ${status}${reason === undefined ? "" : ` (${reason})`}: ${text}`);
+    process.exitCode = 1;
+  }
+} finally {
+  client.close();
+}

@@ -1,0 +1,57 @@
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { ChatService } from "./gen/mochi/v1/chat_service_pb.js";
+import { ModelService } from "./gen/mochi/v1/model_service_pb.js";
+import { ServerService } from "./gen/mochi/v1/server_service_pb.js";
+import { SessionService } from "./gen/mochi/v1/session_service_pb.js";
+import { SystemPromptService } from "./gen/mochi/v1/system_prompt_service_pb.js";
+import { ToolService } from "./gen/mochi/v1/tool_service_pb.js";
+import {
+  type ChatStreamEvent,
+  type ChatStreamInit,
+  type ChatStreamOptions,
+  streamChat,
+} from "./stream.js";
+
+/** The address of the server when none is given. */
+export const DEFAULT_TARGET = "localhost:50051";
+
+/** Typed clients of every mochi.v1 service over one HTTP/2 connection. */
+export interface MochiClient {
+  readonly sessions: Client<typeof SessionService>;
+  readonly chat: Client<typeof ChatService>;
+  readonly models: Client<typeof ModelService>;
+  readonly server: Client<typeof ServerService>;
+  readonly systemPrompts: Client<typeof SystemPromptService>;
+  readonly tools: Client<typeof ToolService>;
+  /** ChatStream as an async iterable of events that cancels the RPC when left early. */
+  chatStream(
+    request: ChatStreamInit,
+    options?: ChatStreamOptions,
+  ): AsyncGenerator<ChatStreamEvent, void, undefined>;
+  /** Closes the connection; calls still running fail. */
+  close(): void;
+}
+
+/** "host:port" (gRPC target style) or a full "http://host:port" URL. */
+export function baseUrlOf(target: string): string {
+  return target.includes("://") ? target : `http://${target}`;
+}
+
+/** Connects (lazily, on the first call) to a mochi-grpc server at `target`. */
+export function createMochiClient(target: string = DEFAULT_TARGET): MochiClient {
+  const baseUrl = baseUrlOf(target);
+  const sessionManager = new Http2SessionManager(baseUrl);
+  const transport = createGrpcTransport({ baseUrl, sessionManager });
+  const chat = createClient(ChatService, transport);
+  return {
+    sessions: createClient(SessionService, transport),
+    chat,
+    models: createClient(ModelService, transport),
+    server: createClient(ServerService, transport),
+    systemPrompts: createClient(SystemPromptService, transport),
+    tools: createClient(ToolService, transport),
+    chatStream: (request, options) => streamChat(chat, request, options),
+    close: () => sessionManager.abort(),
+  };
+}

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+import { liveClient } from "./support.js";
+
+const run = promisify(execFile);
+const packageRoot = fileURLToPath(new URL("..", import.meta.url));
+
+/** Runs examples/chat.ts as `npx tsx examples/chat.ts ...` would, and returns what it did. */
+async function chatExample(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ["--import", "tsx", "examples/chat.ts", ...args],
+      { cwd: packageRoot, env: { ...process.env, ...env } },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
+    assert.equal(typeof failed.code, "number", `the example did not run: ${String(error)}`);
+    return { code: failed.code as number, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+describe("examples/chat.ts", () => {
+  liveClient().close(); // fails early without MOCHI_GRPC_TARGET
+
+  it("prints the streamed reply", async () => {
+    const result = await chatExample(["Hello"]);
+
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "You said: Hello\n");
+  });
+
+  it("reports a refused request and exits non-zero", async () => {
+    const result = await chatExample(["Hello"], { MOCHI_MODEL: "no-such-model:latest" });
+
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /NOT_FOUND \(MODEL_NOT_FOUND\)/);
+  });
+});

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  type ChatStreamEvent,
+  type ChatStreamInit,
+  createMochiClient,
+  type Message,
+  type MochiClient,
+} from "../src/index.js";
+
+/** The model the fake Ollama serves. */
+export const MODEL = "llama3.2:latest";
+
+/** A client of the live server named by MOCHI_GRPC_TARGET; the tests need one. */
+export function liveClient(): MochiClient {
+  const target = process.env["MOCHI_GRPC_TARGET"];
+  assert.ok(
+    target,
+    "MOCHI_GRPC_TARGET is not set: run through clients/live_server.py (see test.sh)",
+  );
+  return createMochiClient(target);
+}
+
+export async function newSession(client: MochiClient): Promise<string> {
+  const { session } = await client.sessions.createSession({ model: MODEL });
+  assert.ok(session, "CreateSession returned no session");
+  assert.match(session.sessionId, /^[0-9a-f]{10}$/);
+  return session.sessionId;
+}
+
+/** Runs a whole streamed turn and returns its events. */
+export async function collect(
+  client: MochiClient,
+  request: ChatStreamInit,
+): Promise<ChatStreamEvent[]> {
+  const events: ChatStreamEvent[] = [];
+  for await (const event of client.chatStream(request)) {
+    events.push(event);
+  }
+  return events;
+}
+
+/** The reply text of a turn: its content deltas joined in order. */
+export function textOf(events: readonly ChatStreamEvent[]): string {
+  return events.map((event) => (event.case === "contentDelta" ? event.value.content : "")).join("");
+}
+
+export async function messagesOf(client: MochiClient, sessionId: string): Promise<Message[]> {
+  const { messages } = await client.sessions.listMessages({ sessionId });
+  return messages;
+}
+
+/**
+ * Asks `probe` again and again until `done` accepts its answer, at most
+ * `attempts` times, and returns that answer; fails when it never does.
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  attempts = 400,
+): Promise<T> {
+  let last: T | undefined;
+  for (let attempt = 0; attempt < attempts; attempt += 1) {
+    last = await probe();
+    if (done(last)) {
+      return last;
+    }
+    await sleep(25);
+  }
+  assert.fail(`gave up waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+}
+
+/** A user message long enough that its echo is still streaming when a test stops it. */
+export function longMessage(words = 150): string {
+  return Array.from({ length: words }, (_, index) => `word${index}`).join(" ");
+}
