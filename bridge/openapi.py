@@ -97,6 +97,10 @@ def _health_schemas() -> Json:
             version=_str("Version of the gRPC server."),
             ollama_connected=_bool("Whether the gRPC server reaches Ollama right now."),
             ollama_host=_str("The Ollama base URL the gRPC server uses."),
+            backend=_str(
+                "The model backend serving: ollama, or embedded (a model run in-process).",
+                enum=["ollama", "embedded"],
+            ),
         ),
     }
 

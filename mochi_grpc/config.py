@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     grpc_target: str | None = None
     ollama_host: str = "http://localhost:11434"
+    # Which model backend serves: Ollama, the embedded llama.cpp model, or
+    # Ollama when it answers at start-up and the embedded model otherwise.
+    backend: Literal["ollama", "embedded", "auto"] = "ollama"
+    embedded_threads: int = Field(default=1, ge=1)
     data_dir: Path = Path(".")
     database_file: Path = Path("mochi.db")
     system_prompts_dir: Path = Path("system_prompts")
@@ -69,6 +73,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--host", help="address to listen on (MOCHI_HOST)")
     parser.add_argument("--grpc-port", type=int, help="gRPC port (MOCHI_GRPC_PORT)")
     parser.add_argument("--ollama-host", help="Ollama base URL (MOCHI_OLLAMA_HOST)")
+    parser.add_argument(
+        "--backend",
+        choices=["ollama", "embedded", "auto"],
+        help="model backend (MOCHI_BACKEND)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where data is kept (MOCHI_DATA_DIR)")
     parser.add_argument(
         "--log-level",

@@ -32,7 +32,8 @@ from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager
 from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
-from mochi_grpc.llm import LLMBackend, OllamaBackend
+from mochi_grpc.llm import LLMBackend
+from mochi_grpc.llm.selection import select_backend
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
 from mochi_grpc.services.server_info import ServerService
@@ -94,10 +95,7 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     """Starts the gRPC server inside the running event loop."""
     store = SqliteStore(settings.database_path)
     await store.open()
-    # A few connections beyond the turns for model lookups running alongside.
-    backend = llm or OllamaBackend(
-        settings.ollama_host, max_connections=settings.max_concurrent_turns + 16
-    )
+    backend = llm or await select_backend(settings)
     locks = SessionLocks()
     catalog = ToolCatalog(settings.resolved_tools_dir)
     await catalog.reload()
@@ -143,13 +141,17 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
 async def serve(settings: Settings) -> None:
     running = await start(settings)
     connected = await running.llm.is_connected()
+    serving = (
+        f"Ollama at {settings.ollama_host} {'answers' if connected else 'does not answer yet'}"
+        if running.llm.name == "ollama"
+        else f"the {running.llm.name} model backend"
+    )
     log.info(
-        "mochi-grpc %s listening on %s:%d (gRPC); Ollama at %s %s; data in %s",
+        "mochi-grpc %s listening on %s:%d (gRPC); serving %s; data in %s",
         VERSION,
         settings.host,
         running.port,
-        settings.ollama_host,
-        "answers" if connected else "does not answer yet",
+        serving,
         settings.database_path,
     )
     stop = asyncio.Event()

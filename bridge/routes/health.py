@@ -18,6 +18,7 @@ async def health(request: Request) -> JSONResponse:
             "version": info.version,
             "ollama_connected": info.ollama_connected,
             "ollama_host": info.ollama_host,
+            "backend": info.backend,
         }
     )
 

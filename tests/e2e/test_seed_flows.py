@@ -202,6 +202,7 @@ async def test_health_and_models(http: httpx.AsyncClient, fake_ollama: FakeOllam
         "version": "0.1.0",
         "ollama_connected": True,
         "ollama_host": fake_ollama.url,
+        "backend": "ollama",
     }
     assert [m["name"] for m in models] == [MODEL]
     assert one.json()["context_length"] == 131072
