@@ -14,16 +14,19 @@ Context = grpc.aio.ServicerContext
 
 
 class ServerService(pb_grpc.ServerServiceServicer):
-    def __init__(self, llm: LLMBackend) -> None:
+    def __init__(self, llm: LLMBackend, ollama_host: str) -> None:
         self._llm = llm
+        self._ollama_host = ollama_host
 
     @grpc_errors
     async def GetServerInfo(
         self, request: pb.GetServerInfoRequest, context: Context[object, object]
     ) -> pb.GetServerInfoResponse:
+        # With the embedded model serving, Ollama is not in use at all.
+        uses_ollama = self._llm.name == "ollama"
         return pb.GetServerInfoResponse(
             version=VERSION,
             backend=self._llm.name,
-            ollama_host=self._llm.host,
-            ollama_connected=await self._llm.is_connected(),
+            ollama_host=self._ollama_host,
+            ollama_connected=uses_ollama and await self._llm.is_connected(),
         )

@@ -21,6 +21,8 @@ async def _served(settings: Settings) -> tuple[str, list[str]]:
             models = await ModelStub(channel).ListModels(mpb.ListModelsRequest())
     finally:
         await running.stop(0)
+    assert info.ollama_host == settings.ollama_host
+    assert info.ollama_connected == (info.backend == "ollama")
     return info.backend, [m.name for m in models.models]
 
 
