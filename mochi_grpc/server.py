@@ -120,7 +120,9 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     )
     chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(backend), server)
-    server_service_pb2_grpc.add_ServerServiceServicer_to_server(ServerService(backend, settings.ollama_host), server)
+    server_service_pb2_grpc.add_ServerServiceServicer_to_server(
+        ServerService(backend, settings.ollama_host), server
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
