@@ -27,6 +27,3 @@ class SessionLocks:
             yield
         finally:
             self._busy.discard(session_id)
-
-    def is_busy(self, session_id: str) -> bool:
-        return session_id in self._busy

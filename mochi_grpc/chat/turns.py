@@ -94,10 +94,6 @@ class ChatEngine:
         self._idle.set()
         self.shutting_down = False
 
-    @property
-    def active_turns(self) -> int:
-        return self._active_turns
-
     async def stream_turn(
         self,
         session_id: str,
