@@ -336,3 +336,27 @@ async def test_more_turns_than_a_default_connection_pool_reach_ollama_at_once(
     for call in calls:
         call.cancel()
     await asyncio.wait_for(server.engine.drain(), 10)
+
+
+async def test_turns_beyond_the_limit_are_refused(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
+    running = await start(settings.model_copy(update={"max_concurrent_turns": 1}))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            sessions, chat = SessionStub(channel), ChatStub(channel)
+            first, second = await _session(sessions), await _session(sessions)
+            fake_ollama.script(Reply(content=["busy"], hang_after=1))
+            running_turn = chat.ChatStream(cpb.ChatStreamRequest(session_id=first, message="1"))
+            await running_turn.read()
+
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await collect(
+                    chat.ChatStream(cpb.ChatStreamRequest(session_id=second, message="2"))
+                )
+            running_turn.cancel()
+    finally:
+        await running.stop(0)
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "SERVICE_UNAVAILABLE")
