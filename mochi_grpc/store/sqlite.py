@@ -88,6 +88,11 @@ def _decode_token(token: str) -> Any:
         raise InvalidRequest("page_token is not valid", field="page_token") from exc
 
 
+def _require_id(session_id: str) -> None:
+    if not session_id:
+        raise InvalidRequest("session_id is required", field="session_id")
+
+
 def _page_size(requested: int | None, default: int) -> int:
     if requested is None or requested == 0:
         return default
@@ -178,6 +183,8 @@ class SqliteStore:
         await self._run(work)
 
     async def get_session(self, session_id: str) -> Session:
+        _require_id(session_id)
+
         def work(conn: sqlite3.Connection) -> Session:
             row = conn.execute(
                 _SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
@@ -189,6 +196,8 @@ class SqliteStore:
         return await self._run(work)
 
     async def get_conversation(self, session_id: str) -> tuple[Session, list[Message]]:
+        _require_id(session_id)
+
         def work(conn: sqlite3.Connection) -> tuple[Session, list[Message]]:
             conn.execute("BEGIN")  # one snapshot for both reads
             try:
@@ -236,6 +245,8 @@ class SqliteStore:
         await self._run(lambda conn: _update_session(conn, columns))
 
     async def delete_session(self, session_id: str) -> None:
+        _require_id(session_id)
+
         def work(conn: sqlite3.Connection) -> None:
             cursor = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
             if cursor.rowcount == 0:
@@ -246,6 +257,7 @@ class SqliteStore:
     async def list_messages(
         self, session_id: str, page_size: int | None = None, page_token: str = ""
     ) -> MessagePage:
+        _require_id(session_id)
         start = _decode_token(page_token) if page_token else 0
         if not isinstance(start, int) or not 0 <= start < 2**31:
             raise InvalidRequest("page_token is not valid", field="page_token")

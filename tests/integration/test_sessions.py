@@ -271,3 +271,15 @@ async def test_session_status_without_ollama_still_answers(
     )
 
     assert not status.context_window.HasField("model_max_context")
+
+
+async def test_a_missing_session_id_is_a_validation_error(sessions: SessionStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.GetSession(pb.GetSessionRequest())
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason, info.field) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "VALIDATION_ERROR",
+        "session_id",
+    )
