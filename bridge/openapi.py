@@ -417,6 +417,9 @@ def _error_schemas() -> Json:
 
 _CALL_INDEX = _int("0-based position of the call within the turn.")
 _ARGUMENTS = _json_object("The arguments.")
+_TOOL_NAME = _str("The tool's name.")
+_CALL_ID = _str("Id of the call.")
+_AGENT_NAME = _str("The agent's name.")
 
 
 def _event_payloads() -> dict[str, tuple[str, Json]]:
@@ -438,10 +441,10 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             "ToolCallEvent",
             _obj(
                 "A tool call that runs without confirmation.",
-                tool_name=_str("The tool's name."),
+                tool_name=_TOOL_NAME,
                 arguments=_ARGUMENTS,
                 call_index=_CALL_INDEX,
-                tool_call_id=_str("Id of the call."),
+                tool_call_id=_CALL_ID,
             ),
         ),
         "tool_call_confirmation_required": (
@@ -449,23 +452,23 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             _obj(
                 "A tool call that waits for a person's confirmation.",
                 confirmation_id=_str("Id to confirm or deny the call with."),
-                tool_name=_str("The tool's name."),
+                tool_name=_TOOL_NAME,
                 arguments=_ARGUMENTS,
                 call_index=_CALL_INDEX,
-                tool_call_id=_str("Id of the call."),
+                tool_call_id=_CALL_ID,
             ),
         ),
         "tool_result": (
             "ToolResultEvent",
             _obj(
                 "The outcome of a tool call that ran.",
-                tool_name=_str("The tool's name."),
+                tool_name=_TOOL_NAME,
                 success=_bool("Whether the tool returned without error."),
                 result=_str("The result as text (empty on failure)."),
                 error_message=_nullable(_str("What went wrong, on failure.")),
                 error=_nullable(_str("The same as error_message.")),
                 call_index=_CALL_INDEX,
-                tool_call_id=_str("Id of the call."),
+                tool_call_id=_CALL_ID,
             ),
         ),
         "tool_continuation_start": (
@@ -507,7 +510,7 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             "AgentStartEvent",
             _obj(
                 "An agent starts working on a delegated task.",
-                agent_name=_str("The agent's name."),
+                agent_name=_AGENT_NAME,
                 instruction=_str("The task it was given."),
             ),
         ),
@@ -523,8 +526,8 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             "AgentToolCallEvent",
             _obj(
                 "An agent calls one of its tools.",
-                agent_name=_str("The agent's name."),
-                tool_name=_str("The tool's name."),
+                agent_name=_AGENT_NAME,
+                tool_name=_TOOL_NAME,
                 arguments=_ARGUMENTS,
             ),
         ),
@@ -532,8 +535,8 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             "AgentToolResultEvent",
             _obj(
                 "The outcome of an agent's tool call.",
-                agent_name=_str("The agent's name."),
-                tool_name=_str("The tool's name."),
+                agent_name=_AGENT_NAME,
+                tool_name=_TOOL_NAME,
                 success=_bool("Whether the tool returned without error."),
                 result=_str("The result as text."),
             ),
@@ -542,7 +545,7 @@ def _event_payloads() -> dict[str, tuple[str, Json]]:
             "AgentCompleteEvent",
             _obj(
                 "An agent finished; its output goes back to the model.",
-                agent_name=_str("The agent's name."),
+                agent_name=_AGENT_NAME,
                 session_id=_str("The agent's own session."),
                 output=_str("What the agent produced."),
             ),

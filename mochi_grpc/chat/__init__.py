@@ -1,9 +1,14 @@
 """The domain: sessions, turns, editing. No transport in here."""
 
 from mochi_grpc.chat.events import (
+    ConfirmationRequired,
     ContentDelta,
+    ExecutedCall,
     MessageComplete,
     ThinkingDelta,
+    ToolCallStarted,
+    ToolContinuation,
+    ToolFinished,
     TurnDone,
     TurnEvent,
     TurnFailed,
@@ -11,21 +16,27 @@ from mochi_grpc.chat.events import (
     WindowUsage,
 )
 from mochi_grpc.chat.locks import SessionLocks
-from mochi_grpc.chat.sessions import SessionManager, SessionUpdate
+from mochi_grpc.chat.sessions import SessionManager, SessionUpdate, WindowChange
 from mochi_grpc.chat.turns import ChatEngine, TurnResult
 
 __all__ = [
     "ChatEngine",
+    "ConfirmationRequired",
     "ContentDelta",
+    "ExecutedCall",
     "MessageComplete",
     "SessionLocks",
     "SessionManager",
     "SessionUpdate",
     "ThinkingDelta",
+    "ToolCallStarted",
+    "ToolContinuation",
+    "ToolFinished",
     "TurnDone",
     "TurnEvent",
     "TurnFailed",
     "TurnResult",
     "TurnStarted",
+    "WindowChange",
     "WindowUsage",
 ]

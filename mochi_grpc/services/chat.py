@@ -10,19 +10,17 @@ from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2_grpc as pb_grpc
 from mochi_grpc.chat import (
     ChatEngine,
+    ConfirmationRequired,
     ContentDelta,
     MessageComplete,
     ThinkingDelta,
+    ToolCallStarted,
+    ToolContinuation,
+    ToolFinished,
     TurnDone,
     TurnEvent,
     TurnFailed,
     TurnStarted,
-)
-from mochi_grpc.chat.events import (
-    ConfirmationRequired,
-    ToolCallStarted,
-    ToolContinuation,
-    ToolFinished,
 )
 from mochi_grpc.chat.streaming import coalesced
 from mochi_grpc.services import convert

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import grpc
 
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2_grpc as pb_grpc
-from mochi_grpc.chat import SessionManager, SessionUpdate
-from mochi_grpc.chat.sessions import WindowChange
+from mochi_grpc._gen.mochi.v1.session_pb2 import Session
+from mochi_grpc._gen.mochi.v1.session_service_pb2 import CreateSessionRequest
+from mochi_grpc.chat import SessionManager, SessionUpdate, WindowChange
 from mochi_grpc.errors import InvalidRequest
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
 
-_UPDATABLE = {"model", "tool_settings", "agent_settings", "context_window"}
+_SETTINGS: tuple[Literal["tool_settings"], Literal["agent_settings"]] = (
+    "tool_settings",
+    "agent_settings",
+)
+_UPDATABLE = {"model", "context_window", *_SETTINGS}
+
+
+def _settings(source: CreateSessionRequest | Session, given: set[str]) -> dict[str, Any]:
+    """The tool and agent settings named in `given`, as the domain takes them."""
+    return {
+        "tool_settings": convert.tool_settings_from(source.tool_settings)
+        if "tool_settings" in given
+        else None,
+        "agent_settings": convert.agent_settings_from(source.agent_settings)
+        if "agent_settings" in given
+        else None,
+    }
 
 
 def _optional(request: object, name: str) -> str | None:
@@ -33,12 +52,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
             request.model,
             system_prompt=_optional(request, "system_prompt"),
             system_prompt_source_file=_optional(request, "system_prompt_source_file"),
-            tool_settings=convert.tool_settings_from(request.tool_settings)
-            if request.HasField("tool_settings")
-            else None,
-            agent_settings=convert.agent_settings_from(request.agent_settings)
-            if request.HasField("agent_settings")
-            else None,
+            **_settings(request, {f for f in _SETTINGS if request.HasField(f)}),
         )
         return pb.CreateSessionResponse(session=convert.session(session))
 
@@ -76,12 +90,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
         given = request.session
         update = SessionUpdate(
             model=given.model if "model" in paths else None,
-            tool_settings=convert.tool_settings_from(given.tool_settings)
-            if "tool_settings" in paths
-            else None,
-            agent_settings=convert.agent_settings_from(given.agent_settings)
-            if "agent_settings" in paths
-            else None,
+            **_settings(given, paths),
             context_window=WindowChange(
                 manual_override=given.context_window.manual_override,
                 current_window=given.context_window.current_window,

@@ -29,6 +29,15 @@ async def _messages(sessions: SessionStub, session_id: str) -> list[spb.Message]
     return list(response.messages)
 
 
+async def _stored_after_hang_up(
+    rec: RecordedChat, server: RunningServer, sessions: SessionStub, session_id: str
+) -> list[spb.Message]:
+    """Waits for Ollama to see the hang-up and the turn to be stored; the messages."""
+    await _hung_up(rec)
+    await asyncio.wait_for(server.engine.drain(), GUARD)
+    return await _messages(sessions, session_id)
+
+
 async def _hung_up(rec: RecordedChat) -> None:
     await asyncio.wait_for(rec.disconnected.wait(), GUARD)
     assert not rec.completed
@@ -47,9 +56,7 @@ async def test_cancel_stops_ollama_and_keeps_partial_reply(
 
     call.cancel()
 
-    await _hung_up(fake_ollama.requests[0])
-    await asyncio.wait_for(server.engine.drain(), GUARD)
-    stored = await _messages(sessions, session_id)
+    stored = await _stored_after_hang_up(fake_ollama.requests[0], server, sessions, session_id)
     assert [(m.role, m.content) for m in stored] == [
         (spb.ROLE_USER, "Go"),
         (spb.ROLE_ASSISTANT, "The quick brown"),
@@ -70,9 +77,7 @@ async def test_cancel_before_the_first_token_stops_ollama_and_keeps_the_question
 
     call.cancel()
 
-    await _hung_up(rec)
-    await asyncio.wait_for(server.engine.drain(), GUARD)
-    stored = await _messages(sessions, session_id)
+    stored = await _stored_after_hang_up(rec, server, sessions, session_id)
     assert [(m.role, m.content) for m in stored] == [(spb.ROLE_USER, "Long prompt")]
 
 
@@ -91,9 +96,7 @@ async def test_deadline_stops_ollama_keeps_partial_and_returns_deadline_exceeded
             pass
 
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    await _hung_up(fake_ollama.requests[0])
-    await asyncio.wait_for(server.engine.drain(), GUARD)
-    stored = await _messages(sessions, session_id)
+    stored = await _stored_after_hang_up(fake_ollama.requests[0], server, sessions, session_id)
     assert stored[-1].content == "Partial"
     assert stored[-1].partial_reason == "deadline_exceeded"
 
@@ -112,9 +115,7 @@ async def test_cancelled_unary_chat_stops_ollama_and_keeps_partial_reply(
 
     call.cancel()
 
-    await _hung_up(rec)
-    await asyncio.wait_for(server.engine.drain(), GUARD)
-    stored = await _messages(sessions, session_id)
+    stored = await _stored_after_hang_up(rec, server, sessions, session_id)
     assert (stored[-1].content, stored[-1].partial_reason) == ("One two", "cancelled")
 
 
