@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     max_tool_rounds: int = Field(default=10, ge=0)
     # Merge the deltas a slow reader has not taken yet into one message.
     stream_coalesce: bool = True
+    # How often the reply so far of a running turn is stored: a process that
+    # dies loses at most about this much of the text being generated.
+    checkpoint_interval_ms: int = Field(default=500, ge=10)
+    # A turn started with continue_on_disconnect is stopped after this long.
+    max_turn_seconds: float = Field(default=900.0, gt=0)
+    # ... and a tool confirmation it waits for counts as denied after this long.
+    confirmation_timeout_seconds: float = Field(default=300.0, gt=0)
 
     @property
     def database_path(self) -> Path:

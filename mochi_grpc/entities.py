@@ -115,6 +115,8 @@ class Session:
     summary: Summary | None = None
     summary_model: str | None = None
     preview: str = ""
+    # The turn running on the session, if any (set while it runs).
+    active_turn_id: str | None = None
 
 
 PREVIEW_LENGTH = 100

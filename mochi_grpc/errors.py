@@ -58,6 +58,10 @@ class ToolNotFound(NotFound):
     code = "TOOL_NOT_FOUND"
 
 
+class TurnNotFound(NotFound):
+    code = "TURN_NOT_FOUND"
+
+
 class InvalidRequest(MochiError):
     """The request itself is wrong; sending it again will not help."""
 
@@ -106,7 +110,27 @@ class OllamaError(BackendError):
     code = "OLLAMA_ERROR"
 
 
+class TurnStopped(MochiError):
+    """A turn ended before its reply was whole (cancelled, a deadline, a
+    shutdown, a server that died); what it produced is stored. Reported to
+    those still watching the turn."""
+
+    code = "TURN_STOPPED"
+
+
 class Overloaded(MochiError):
     """The server is at its limit of concurrent turns."""
 
     code = "SERVICE_UNAVAILABLE"
+
+
+_RECORDED: dict[str, type[MochiError]] = {}
+
+
+def recorded_error(code: str, message: str, details: dict[str, str]) -> MochiError:
+    """An error read back from a turn's stored events: its class is gone, its
+    code, message and details are what a client sees again."""
+    cls = _RECORDED.get(code)
+    if cls is None:
+        cls = _RECORDED[code] = type(f"Recorded{code.title()}", (MochiError,), {"code": code})
+    return cls(message, details=details)

@@ -28,7 +28,7 @@ from mochi_grpc._gen.mochi.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
-from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager
+from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager, TurnWatcher
 from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
@@ -84,8 +84,7 @@ class RunningServer:
         self.stopped = True
         self.engine.shutting_down = True
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
-        await self.engine.drain()
+        await asyncio.gather(self.server.stop(grace), self.engine.shutdown(grace or 0.0))
         await self.store.close()
         await self.llm.close()
         self.tool_runner.close()
@@ -107,12 +106,18 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         tools=ToolCaller(catalog, runner, Confirmations()),
         max_tool_rounds=settings.max_tool_rounds,
         max_concurrent_turns=settings.max_concurrent_turns,
+        checkpoint_interval_seconds=settings.checkpoint_interval_ms / 1000,
+        max_turn_seconds=settings.max_turn_seconds,
+        confirmation_timeout_seconds=settings.confirmation_timeout_seconds,
     )
+    await engine.open()
     prompts = PromptLibrary(settings.resolved_system_prompts_dir)
     sessions = SessionManager(store, backend, locks, prompts)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    chat_service = ChatService(engine, coalesce=settings.stream_coalesce)
+    chat_service = ChatService(
+        engine, TurnWatcher(store, engine.live), coalesce=settings.stream_coalesce
+    )
     tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolService(catalog), server)
     session_service_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(sessions), server)
     system_prompt_service_pb2_grpc.add_SystemPromptServiceServicer_to_server(

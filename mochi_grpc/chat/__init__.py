@@ -15,9 +15,11 @@ from mochi_grpc.chat.events import (
     TurnStarted,
     WindowUsage,
 )
+from mochi_grpc.chat.live_turns import TurnOptions
 from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.sessions import SessionManager, SessionUpdate, WindowChange
 from mochi_grpc.chat.turns import ChatEngine, TurnResult
+from mochi_grpc.chat.watching import TurnWatcher, Watch
 
 __all__ = [
     "ChatEngine",
@@ -35,8 +37,11 @@ __all__ = [
     "TurnDone",
     "TurnEvent",
     "TurnFailed",
+    "TurnOptions",
     "TurnResult",
     "TurnStarted",
+    "TurnWatcher",
+    "Watch",
     "WindowChange",
     "WindowUsage",
 ]

@@ -15,6 +15,7 @@ class TurnStarted:
     to answer. Errors after this one arrive as TurnFailed."""
 
     session_id: str
+    turn_id: str
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ class TurnDone:
     session_id: str
 
 
+# The events a turn's log holds and its readers receive.
 TurnEvent = (
-    TurnStarted
-    | ContentDelta
+    ContentDelta
     | ThinkingDelta
     | ToolCallStarted
     | ConfirmationRequired

@@ -18,12 +18,19 @@ class SessionLocks:
     def __init__(self) -> None:
         self._busy: set[str] = set()
 
-    @contextmanager
-    def hold(self, session_id: str) -> Iterator[None]:
+    def acquire(self, session_id: str) -> None:
+        """Marks the session busy; raises SessionBusy if it already is."""
         if session_id in self._busy:
             raise SessionBusy(session_id)
         self._busy.add(session_id)
+
+    def release(self, session_id: str) -> None:
+        self._busy.discard(session_id)
+
+    @contextmanager
+    def hold(self, session_id: str) -> Iterator[None]:
+        self.acquire(session_id)
         try:
             yield
         finally:
-            self._busy.discard(session_id)
+            self.release(session_id)

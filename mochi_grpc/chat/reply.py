@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mochi_grpc.entities import Message, Role, ToolCall
+from mochi_grpc.entities import Message, Role, ToolCall, new_id
 from mochi_grpc.llm import ChatChunk
 
 
@@ -17,6 +17,8 @@ class ReplyBuilder:
     done: bool = False
     eval_count: int | None = None
     prompt_eval_count: int | None = None
+    # The same id in every checkpoint of the reply and in the stored reply.
+    message_id: str = field(default_factory=new_id)
 
     def add(self, chunk: ChatChunk) -> None:
         if chunk.content:
@@ -44,6 +46,7 @@ class ReplyBuilder:
         return Message(
             Role.ASSISTANT,
             "".join(self._content),
+            message_id=self.message_id,
             thinking="".join(self._thinking) or None,
             model=self.model,
             eval_count=self.eval_count,

@@ -3,70 +3,39 @@
 A reader that keeps up gets every delta as it comes. One that falls behind
 gets the deltas that piled up meanwhile merged into one event of each kind
 (the same text, fewer messages), so per-message costs never cap throughput
-and nothing is buffered without bound but the text itself.
+and nothing is buffered per reader: every reader reads the turn's one log
+from its own position, and a slow one never holds the turn back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
-from mochi_grpc.chat.events import ContentDelta, ThinkingDelta, TurnEvent
+from mochi_grpc.chat.events import TurnEvent
+from mochi_grpc.chat.turn_log import TurnLog, event_id, merge_deltas
 
-
-def merge_deltas(events: list[TurnEvent]) -> list[TurnEvent]:
-    """Joins runs of adjacent content (same role) or thinking deltas."""
-    merged: list[TurnEvent] = []
-    for event in events:
-        last = merged[-1] if merged else None
-        if (
-            isinstance(event, ContentDelta)
-            and isinstance(last, ContentDelta)
-            and last.role == event.role
-        ):
-            merged[-1] = ContentDelta(last.content + event.content, event.role)
-        elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
-            merged[-1] = ThinkingDelta(last.content + event.content)
-        else:
-            merged.append(event)
-    return merged
+# An event as sent: its id and the event.
+Sent = tuple[str, TurnEvent]
 
 
-async def coalesced(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[TurnEvent, None]:
-    """Reads `events` in a task of its own and yields them, merging the
-    deltas that arrived while the caller was busy with the previous one.
-
-    Closing this generator (or cancelling its caller) cancels the reading
-    task and waits for it, so the source sees the cancellation at once."""
-    pending: list[TurnEvent] = []
-    arrived = asyncio.Event()
-    finished = False
-
-    async def pump() -> None:
-        nonlocal finished
-        try:
-            async for event in events:
-                pending.append(event)
-                arrived.set()
-        finally:
-            finished = True
-            arrived.set()
-
-    reader = asyncio.create_task(pump())
+async def deliver(log: TurnLog, after: int = 0, *, coalesce: bool = True) -> AsyncGenerator[Sent]:
+    """The events of `log` after position `after`, live until the log is
+    closed. Closing this generator only stops this reader."""
+    wake = log.subscribe()
+    position = after
     try:
         while True:
-            await arrived.wait()
-            arrived.clear()
-            batch = merge_deltas(pending) if len(pending) > 1 else list(pending)
-            pending.clear()
-            for event in batch:
-                yield event
-            if finished and not pending:
-                break
-        await reader  # re-raises what ended the source, if anything did
+            wake.clear()
+            batch = log.after(position)
+            if batch:
+                position = batch[-1][0]
+                if coalesce and len(batch) > 1:
+                    batch = merge_deltas(batch)
+                for end, event in batch:
+                    yield event_id(log.turn_id, end), event
+            elif log.closed:
+                return
+            else:
+                await wake.wait()
     finally:
-        if not reader.done():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        log.unsubscribe(wake)

@@ -7,6 +7,7 @@ failed (so the model learns what went wrong), or a note that it was denied.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -68,7 +69,11 @@ class ToolCaller:
         produced: list[Message],
         *,
         can_confirm: bool,
+        confirmation_timeout: float | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
+        """Runs the calls in order; a confirmation not answered within
+        `confirmation_timeout` seconds (None: as long as the turn runs) counts
+        as a denial."""
         for call in calls:
             index, call_id = state.calls_made, f"call_{secrets.token_hex(4)}"
             state.calls_made += 1
@@ -91,7 +96,10 @@ class ToolCaller:
                         call.name, call.arguments, index, call_id, pending.confirmation_id
                     )
                     state.awaiting = call
-                    approved = await pending.answer
+                    try:
+                        approved = await asyncio.wait_for(pending.answer, confirmation_timeout)
+                    except TimeoutError:
+                        approved = False
                     state.awaiting = None
             if not approved:
                 produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))

@@ -1,23 +1,34 @@
 """A conversation turn: the user's message in, the model's reply streamed out.
 
-A turn is one or more model rounds: a round that calls tools is followed by
-another with the tools' results, until the model answers without tools. The
-turn is stored once, when it ends, in one transaction with the user message.
-A turn cut short (the caller cancels, its deadline passes, the model backend
-fails, the server shuts down) stores what it had produced so far, the partial
-reply marked with the reason, and closes the model request at once.
+A turn is first accepted or refused: the session exists and is free, there is
+something to answer, the server is not at its limit. A refused turn changes
+nothing. An accepted one gets an id and is stored at once (the user message,
+before the model is asked), then runs in a task of its own: one or more model
+rounds (a round that calls tools is followed by another with the tools'
+results, until the model answers without tools), each event appended to the
+turn's log with its id, the reply so far stored at a bounded rate with
+partial_reason in_progress. Readers follow the log: the caller that started
+the turn and any number of watchers.
+
+When the turn ends it is stored whole, then its last events are sent. A turn
+cut short (stopped: the caller went away or cancelled it, a deadline, a
+shutdown; or the model backend failed) closes the model request at once and
+stores what it produced, the partial reply marked with the reason. By default
+the caller going away stops the turn; one started with continue_on_disconnect
+runs on, bounded by the maximum turn time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any
 
 from mochi_grpc.chat import context_window
+from mochi_grpc.chat.checkpoints import Ending, TurnJournal, TurnProgress
+from mochi_grpc.chat.event_records import encode
 from mochi_grpc.chat.events import (
     ContentDelta,
     ExecutedCall,
@@ -31,25 +42,33 @@ from mochi_grpc.chat.events import (
     WindowUsage,
 )
 from mochi_grpc.chat.history import to_model_messages
+from mochi_grpc.chat.live_turns import LiveTurn, LiveTurns, TurnOptions
 from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.reply import ReplyBuilder
+from mochi_grpc.chat.streaming import Sent, deliver
 from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
-from mochi_grpc.entities import Message, Role, Session, utc_now
+from mochi_grpc.chat.turn_log import TurnLog
+from mochi_grpc.entities import Message, Role, Session, new_id, utc_now
 from mochi_grpc.errors import (
     ConfirmationNotFound,
     ConfirmationRequiresStreaming,
     EmptyHistory,
     MochiError,
     Overloaded,
+    TurnStopped,
 )
 from mochi_grpc.llm import ChatRequest, LLMBackend
-from mochi_grpc.store import SessionStore
+from mochi_grpc.store import INTERRUPTED, SessionStore
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "shutdown"
 CANCELLED = "cancelled"
+DEADLINE_EXCEEDED = "deadline_exceeded"
 BACKEND_FAILED = "ollama_error"
+# Statuses of turns that ended without being cut short.
+COMPLETED = "completed"
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -61,14 +80,12 @@ class TurnResult:
     executed: tuple[ExecutedCall, ...]
 
 
-@dataclass
-class _Plan:
-    """What a turn will store: the first `keep` messages stay, then `new`."""
-
-    session: Session
-    keep: int
-    new: list[Message]
-    context: list[Message]
+def stopped_error(session_id: str, reason: str) -> TurnStopped:
+    """What watchers of a turn that was cut short are told last."""
+    return TurnStopped(
+        f"The turn was stopped ({reason}); the reply so far is stored",
+        details={"session_id": session_id, "partial_reason": reason},
+    )
 
 
 class ChatEngine:
@@ -81,6 +98,9 @@ class ChatEngine:
         tools: ToolCaller | None = None,
         max_tool_rounds: int = 10,
         max_concurrent_turns: int = 256,
+        checkpoint_interval_seconds: float = 0.5,
+        max_turn_seconds: float = 900.0,
+        confirmation_timeout_seconds: float = 300.0,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -88,38 +108,72 @@ class ChatEngine:
         self._tools = tools
         self._max_rounds = max_tool_rounds + 1
         self._max_turns = max_concurrent_turns
+        self._max_turn_seconds = max_turn_seconds
+        self._confirmation_timeout = confirmation_timeout_seconds
+        self._journal = TurnJournal(store, checkpoint_interval_seconds)
+        self.live = LiveTurns()
         self._active_turns = 0
-        self._saves: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.shutting_down = False
+
+    async def open(self) -> None:
+        """Ends the turns a process that died left running, then starts the
+        writer of running turns."""
+        record = encode(0, TurnFailed(stopped_error("", INTERRUPTED)))
+        ended = await self._store.interrupt_running_turns(record.kind, record.payload)
+        if ended:
+            log.warning(
+                "%d turn(s) left running by a server that stopped are marked interrupted",
+                len(ended),
+            )
+        self._journal.start()
+
+    async def start_turn(
+        self, session_id: str, message: str | None, options: TurnOptions
+    ) -> LiveTurn:
+        """Accepts a turn (or raises why not), stores its start and runs it."""
+        if self.shutting_down:
+            raise Overloaded("The server is shutting down; try another one or try again shortly")
+        if self._active_turns >= self._max_turns:
+            raise Overloaded("Too many turns are running; try again shortly")
+        self._locks.acquire(session_id)
+        self._active_turns += 1
+        try:
+            progress = await self._plan(session_id, message)
+            await self._journal.begin(progress)
+        except BaseException:
+            self._active_turns -= 1
+            self._locks.release(session_id)
+            raise
+        live = LiveTurn(session_id, progress.turn_id, options, progress.log)
+        self.live.add(live)
+        live.task = asyncio.create_task(self._drive(live, progress))
+        self._tasks.add(live.task)
+        live.task.add_done_callback(self._tasks.discard)
+        return live
 
     async def stream_turn(
         self,
         session_id: str,
         message: str | None,
-        think: bool = False,
+        options: TurnOptions,
         *,
         interruption_reason: Callable[[], str] = lambda: CANCELLED,
-        can_confirm: bool = True,
-    ) -> AsyncGenerator[TurnEvent, None]:
-        """Runs one turn. Errors found before the model is asked (unknown
-        session, nothing to answer, session busy) are raised; then TurnStarted
-        comes, and later failures end the stream with TurnFailed."""
-        if self._active_turns >= self._max_turns:
-            raise Overloaded("Too many turns are running; try again shortly")
-        with self._locks.hold(session_id):
-            self._active_turns += 1
-            self._idle.clear()
-            try:
-                plan = await self._plan(session_id, message)
-                yield TurnStarted(session_id)
-                async for event in self._run(plan, think, interruption_reason, can_confirm):
-                    yield event
-            finally:
-                self._active_turns -= 1
-                if self._active_turns == 0:
-                    self._idle.set()
+        coalesce: bool = True,
+    ) -> AsyncGenerator[TurnStarted | Sent, None]:
+        """Starts a turn and follows it: TurnStarted, then each event with its
+        id. Closed early, it stops the turn (with the reason given) unless the
+        turn continues on disconnect."""
+        live = await self.start_turn(session_id, message, options)
+        try:
+            yield TurnStarted(session_id, live.turn_id)
+            async with aclosing(deliver(live.log, coalesce=coalesce)) as events:
+                async for sent in events:
+                    yield sent
+        finally:
+            if live.running and not options.continue_on_disconnect:
+                live.stop(interruption_reason())
+                await live.wait()  # the partial reply is stored before the caller is let go
 
     def confirm_tool_call(self, session_id: str, confirmation_id: str, approved: bool) -> str:
         """Answers a turn waiting for a person; returns the tool's name."""
@@ -134,16 +188,39 @@ class ChatEngine:
         self, session_id: str, message: str | None, think: bool = False
     ) -> TurnResult:
         """Runs one turn to its end; raises the error of a failed turn."""
-        turn = self.stream_turn(session_id, message, think, can_confirm=False)
-        async with aclosing(turn) as events:
-            async for event in events:
+        options = TurnOptions(think=think, can_confirm=False)
+        async with aclosing(self.stream_turn(session_id, message, options)) as events:
+            async for item in events:
+                if isinstance(item, TurnStarted):
+                    continue
+                _, event = item
                 if isinstance(event, TurnFailed):
                     raise event.error
                 if isinstance(event, MessageComplete):
                     return TurnResult(event.message, event.context_window, event.executed)
         raise RuntimeError("turn ended without a reply")  # pragma: no cover
 
-    async def _plan(self, session_id: str, message: str | None) -> _Plan:
+    async def shutdown(self, grace: float) -> None:
+        """Refuses new turns, lets the running ones finish for `grace` seconds,
+        then stops them; returns once every turn is stored."""
+        self.shutting_down = True
+        running = [asyncio.ensure_future(turn.wait()) for turn in self.live.all()]
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        for turn in self.live.all():
+            turn.stop(SHUTDOWN)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for waiter in running:
+            waiter.cancel()
+        await self._journal.close()
+
+    async def drain(self) -> None:
+        """Waits until no turn runs; each is stored by then."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _plan(self, session_id: str, message: str | None) -> TurnProgress:
         session, history = await self._store.get_conversation(session_id)
         if session.context_window.model_max_context is None:
             await self._learn_model_context(session)
@@ -153,13 +230,22 @@ class ChatEngine:
             new.append(Message(Role.USER, message))
         elif history and history[-1].role is Role.ASSISTANT:
             keep -= 1  # answering again replaces the last reply
-        context = history[:keep] + new
-        if not context:
+        if not history[:keep] and not new:
             raise EmptyHistory(
                 "There is nothing to answer: send a message first",
                 details={"session_id": session_id},
             )
-        return _Plan(session, keep, new, context)
+        session.updated_at = utc_now()
+        turn_id = new_id()
+        return TurnProgress(
+            session,
+            turn_id,
+            keep,
+            new,
+            TurnLog(turn_id),
+            history=history[:keep],
+            replaced=history[keep:],
+        )
 
     async def _learn_model_context(self, session: Session) -> None:
         """Sessions stored before the model's context length was kept learn
@@ -172,114 +258,126 @@ class ChatEngine:
             session.context_window, model_max_context=info.context_length
         )
 
-    async def _run(
-        self,
-        plan: _Plan,
-        think: bool,
-        interruption_reason: Callable[[], str],
-        can_confirm: bool,
-    ) -> AsyncGenerator[TurnEvent, None]:
-        """Model rounds until one answers without tool calls; the whole turn
-        is stored once at its end, or what it produced when it is cut short."""
-        session = plan.session
-        tools = self._tools.schemas(session.tool_settings) if self._tools else None
-        state = ToolRoundState()
-        produced: list[Message] = []  # this turn's messages after the user's
-        reply: ReplyBuilder | None = None  # the round being streamed, if any
-        settled = False
-        try:
-            for round_number in range(self._max_rounds):
-                last_round = round_number == self._max_rounds - 1
-                request = ChatRequest(
-                    model=session.model,
-                    messages=to_model_messages([*plan.context, *produced]),
-                    think=think,
-                    options={"num_ctx": session.context_window.current_window},
-                    # The last round may not call tools, so the turn ends.
-                    tools=None if last_round else tools,
-                )
-                reply = ReplyBuilder(model=session.model)
-                async with aclosing(self._llm.chat_stream(request)) as chunks:
-                    async for chunk in chunks:
-                        reply.add(chunk)
-                        if chunk.thinking:
-                            yield ThinkingDelta(chunk.thinking)
-                        if chunk.content:
-                            yield ContentDelta(chunk.content)
-                message = reply.message()
-                if not message.tool_calls or self._tools is None:
-                    break
-                produced.append(message)
-                reply = None
-                async for event in self._tools.run_calls(
-                    session, message.tool_calls, state, produced, can_confirm=can_confirm
-                ):
-                    yield event
-                yield ToolContinuation("Processing tool results...", len(state.executed))
-            settled = True
-            if reply is not None and reply.done:
-                session.context_window = context_window.after_turn(
-                    session.context_window, reply.usage_tokens
-                )
-            await self._save(plan, [*produced, message])
-            usage = WindowUsage(
-                current_window=session.context_window.current_window,
-                usage_tokens=reply.usage_tokens if reply else 0,
-                reason=session.context_window.last_adjustment,
+    async def _drive(self, live: LiveTurn, progress: TurnProgress) -> None:
+        """The turn's task: runs it, stores its end, then sends its last events."""
+        deadline = None
+        if live.options.continue_on_disconnect:
+            deadline = asyncio.get_running_loop().call_later(
+                self._max_turn_seconds, live.stop, DEADLINE_EXCEEDED
             )
-            yield MessageComplete(message, usage, tuple(state.executed))
-            yield TurnDone(session.session_id)
-        except ConfirmationRequiresStreaming as exc:
-            settled = True  # a refused turn changes nothing; the client retries streamed
-            yield TurnFailed(exc)
-        except MochiError as exc:
-            settled = True
-            log.warning("turn on session %s failed: %s", session.session_id, exc.message)
-            kept = self._cut_short(produced, reply, state, BACKEND_FAILED)
-            if kept:  # a turn that failed before producing anything leaves no trace
-                await self._save(plan, kept)
-            yield TurnFailed(exc)
+        try:
+            ending = await self._outcome(live, progress)
+            live.stoppable = False  # what is left is storing the end and sending it
+            try:
+                await asyncio.shield(self._journal.finish(progress, ending))
+            except Exception:
+                log.exception("the end of turn %s could not be stored", live.turn_id)
+            for event in ending.events:
+                live.log.append(event)
         finally:
-            if not settled:
-                # Cancelled or closed early: keep the user message and whatever
-                # the turn had produced.
-                reason = SHUTDOWN if self.shutting_down else interruption_reason()
-                await self._save(plan, self._cut_short(produced, reply, state, reason))
+            if deadline is not None:
+                deadline.cancel()
+            live.log.close()
+            self.live.remove(live)
+            self._locks.release(live.session_id)
+            self._active_turns -= 1
+            live.ended()
+
+    async def _outcome(self, live: LiveTurn, progress: TurnProgress) -> Ending:
+        state = ToolRoundState()
+        session_id = progress.session.session_id
+        try:
+            async for event in self._rounds(progress, state, live.options):
+                live.log.append(event)
+                self._journal.changed(progress)
+            return self._completed(progress, state)
+        except ConfirmationRequiresStreaming as exc:
+            # A refused turn changes nothing; the client retries streamed.
+            return Ending(REFUSED, progress.replaced, [TurnFailed(exc)])
+        except MochiError as exc:
+            log.warning("turn on session %s failed: %s", session_id, exc.message)
+            kept = self._kept(progress, state, BACKEND_FAILED)
+            return Ending(BACKEND_FAILED, kept, [TurnFailed(exc)])
+        except asyncio.CancelledError:
+            reason = SHUTDOWN if self.shutting_down else live.stop_reason or CANCELLED
+            error = stopped_error(session_id, reason)
+            return Ending(reason, self._kept(progress, state, reason), [TurnFailed(error)])
+
+    async def _rounds(
+        self, progress: TurnProgress, state: ToolRoundState, options: TurnOptions
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Model rounds until one answers without tool calls; the final reply
+        is the last of progress.produced."""
+        session = progress.session
+        tools = self._tools.schemas(session.tool_settings) if self._tools else None
+        timeout = self._confirmation_timeout if options.continue_on_disconnect else None
+        for round_number in range(self._max_rounds):
+            last_round = round_number == self._max_rounds - 1
+            request = ChatRequest(
+                model=session.model,
+                messages=to_model_messages([*progress.history, *progress.new, *progress.produced]),
+                think=options.think,
+                options={"num_ctx": session.context_window.current_window},
+                # The last round may not call tools, so the turn ends.
+                tools=None if last_round else tools,
+            )
+            reply = progress.reply = ReplyBuilder(model=session.model)
+            async with aclosing(self._llm.chat_stream(request)) as chunks:
+                async for chunk in chunks:
+                    reply.add(chunk)
+                    if chunk.thinking:
+                        yield ThinkingDelta(chunk.thinking)
+                    if chunk.content:
+                        yield ContentDelta(chunk.content)
+            message = reply.message()
+            progress.produced.append(message)
+            progress.reply = None
+            if not message.tool_calls or self._tools is None:
+                break
+            async for event in self._tools.run_calls(
+                session,
+                message.tool_calls,
+                state,
+                progress.produced,
+                can_confirm=options.can_confirm,
+                confirmation_timeout=timeout,
+            ):
+                yield event
+            yield ToolContinuation("Processing tool results...", len(state.executed))
+        if reply.done:
+            session.context_window = context_window.after_turn(
+                session.context_window, reply.usage_tokens
+            )
+        progress.usage_tokens = reply.usage_tokens
+
+    def _completed(self, progress: TurnProgress, state: ToolRoundState) -> Ending:
+        session = progress.session
+        message = progress.produced[-1]
+        session.updated_at = utc_now()
+        usage = WindowUsage(
+            current_window=session.context_window.current_window,
+            usage_tokens=progress.usage_tokens,
+            reason=session.context_window.last_adjustment,
+        )
+        return Ending(
+            COMPLETED,
+            [*progress.new, *progress.produced],
+            [MessageComplete(message, usage, tuple(state.executed)), TurnDone(session.session_id)],
+        )
 
     @staticmethod
-    def _cut_short(
-        produced: list[Message], reply: ReplyBuilder | None, state: ToolRoundState, reason: str
-    ) -> list[Message]:
-        """What a turn that stopped early keeps: its messages so far, the
-        partial reply, and a denial for a confirmation left unanswered."""
-        kept = list(produced)
+    def _kept(progress: TurnProgress, state: ToolRoundState, reason: str) -> list[Message] | None:
+        """What a turn that stopped early keeps: the user message, its
+        messages so far, the partial reply, and a denial for a confirmation
+        left unanswered (None when it has nothing to store)."""
+        kept = [*progress.new, *progress.produced]
         if state.awaiting is not None:
             # The reply that asked for the call is where the turn was cut.
             asked = next(m for m in reversed(kept) if m.role is Role.ASSISTANT)
             asked.partial_reason = reason
             name = state.awaiting.name
             kept.append(Message(Role.TOOL, denied_text(name), tool_name=name))
-        if reply is not None and reply.has_output:
-            kept.append(reply.message(reason))
-        return kept
-
-    async def _save(self, plan: _Plan, produced: list[Message]) -> None:
-        """Stores the turn, shielded so that a second cancellation cannot cut
-        the write short; shutdown waits for it through drain()."""
-        new = [*plan.new, *produced]
-        if not new:
-            return
-        plan.session.updated_at = utc_now()
-        await self._shielded(self._store.replace_tail(plan.session, plan.keep, new))
-
-    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._saves.add(task)
-        task.add_done_callback(self._saves.discard)
-        await asyncio.shield(task)
-
-    async def drain(self) -> None:
-        """Waits until no turn runs and every write is done (shutdown uses it)."""
-        await self._idle.wait()
-        if self._saves:
-            await asyncio.gather(*self._saves, return_exceptions=True)
+        if progress.reply is not None and progress.reply.has_output:
+            kept.append(progress.reply.message(reason))
+        progress.session.updated_at = utc_now()
+        return kept or None

@@ -18,11 +18,12 @@ from mochi_grpc.chat import (
     ToolContinuation,
     ToolFinished,
     TurnDone,
-    TurnEvent,
     TurnFailed,
+    TurnOptions,
     TurnStarted,
+    TurnWatcher,
 )
-from mochi_grpc.chat.streaming import coalesced
+from mochi_grpc.chat.streaming import Sent
 from mochi_grpc.services import convert
 from mochi_grpc.services.errors import grpc_errors
 
@@ -30,49 +31,58 @@ Context = grpc.aio.ServicerContext
 
 # Sent as initial metadata once a turn is accepted, so that a caller (such as
 # the HTTP bridge) can tell a refused request from a started stream before the
-# first token, which may take long to come.
+# first token, which may take long to come; the turn's id comes with it.
 TURN_STARTED = ("mochi-turn", "started")
+TURN_ID = "mochi-turn-id"
+# Sent as initial metadata by WatchTurn: "events", or "none" when the turn has
+# ended and the watcher has seen all of it.
+WATCH = "mochi-watch"
 
 
-def chat_event(event: TurnEvent) -> pb.ChatEvent:
+def chat_event(sent: Sent) -> pb.ChatEvent:
+    event_id, event = sent
     match event:
-        case TurnStarted():
-            raise TypeError("TurnStarted travels as initial metadata, not as an event")
         case ContentDelta(content=content, role=role):
-            return pb.ChatEvent(content_delta=pb.ContentDelta(content=content, role=role))
+            return pb.ChatEvent(
+                event_id=event_id, content_delta=pb.ContentDelta(content=content, role=role)
+            )
         case ThinkingDelta(content=content):
-            return pb.ChatEvent(thinking_delta=pb.ThinkingDelta(content=content))
+            return pb.ChatEvent(event_id=event_id, thinking_delta=pb.ThinkingDelta(content=content))
         case MessageComplete(message=message, context_window=usage):
             return pb.ChatEvent(
+                event_id=event_id,
                 message_complete=pb.MessageComplete(
                     message_id=message.message_id,
                     model=message.model or "",
                     eval_count=message.eval_count,
                     prompt_eval_count=message.prompt_eval_count,
                     context_window=convert.window_usage(usage),
-                )
+                ),
             )
         case ToolCallStarted(tool_name=name, arguments=args, call_index=index, tool_call_id=cid):
             return pb.ChatEvent(
+                event_id=event_id,
                 tool_call=pb.ToolCallEvent(
                     tool_name=name,
                     arguments=convert.struct(args),
                     call_index=index,
                     tool_call_id=cid,
-                )
+                ),
             )
         case ConfirmationRequired():
             return pb.ChatEvent(
+                event_id=event_id,
                 tool_call_confirmation_required=pb.ToolCallConfirmationRequired(
                     tool_name=event.tool_name,
                     arguments=convert.struct(event.arguments),
                     call_index=event.call_index,
                     confirmation_id=event.confirmation_id,
                     tool_call_id=event.tool_call_id,
-                )
+                ),
             )
         case ToolFinished():
             return pb.ChatEvent(
+                event_id=event_id,
                 tool_result=pb.ToolResult(
                     tool_name=event.tool_name,
                     success=event.success,
@@ -80,20 +90,22 @@ def chat_event(event: TurnEvent) -> pb.ChatEvent:
                     error_message=event.error,
                     call_index=event.call_index,
                     tool_call_id=event.tool_call_id,
-                )
+                ),
             )
         case ToolContinuation(message=text, tool_count=count):
             return pb.ChatEvent(
-                tool_continuation_start=pb.ToolContinuationStart(message=text, tool_count=count)
+                event_id=event_id,
+                tool_continuation_start=pb.ToolContinuationStart(message=text, tool_count=count),
             )
         case TurnFailed(error=error):
             return pb.ChatEvent(
+                event_id=event_id,
                 error=pb.StreamError(
                     code=error.code, message=error.message, details=convert.struct(error.details)
-                )
+                ),
             )
         case TurnDone(session_id=session_id):
-            return pb.ChatEvent(done=pb.Done(session_id=session_id))
+            return pb.ChatEvent(event_id=event_id, done=pb.Done(session_id=session_id))
     raise TypeError(f"unknown turn event {event!r}")  # pragma: no cover
 
 
@@ -110,8 +122,9 @@ def _interruption_reason(context: Context[object, object]) -> str:
 
 
 class ChatService(pb_grpc.ChatServiceServicer):
-    def __init__(self, engine: ChatEngine, *, coalesce: bool = True) -> None:
+    def __init__(self, engine: ChatEngine, watcher: TurnWatcher, *, coalesce: bool = True) -> None:
         self._engine = engine
+        self._watcher = watcher
         self._coalesce = coalesce
 
     @grpc_errors
@@ -156,14 +169,35 @@ class ChatService(pb_grpc.ChatServiceServicer):
         turn = self._engine.stream_turn(
             request.session_id,
             request.message if request.HasField("message") else None,
-            request.think,
+            TurnOptions(think=request.think, continue_on_disconnect=request.continue_on_disconnect),
             interruption_reason=lambda: _interruption_reason(context),
+            coalesce=self._coalesce,
         )
         async with aclosing(turn) as events:
             started = await anext(events)  # raises when the turn is refused
             assert isinstance(started, TurnStarted)
-            await context.send_initial_metadata((TURN_STARTED,))
-            delivered = coalesced(events) if self._coalesce else events
-            async with aclosing(delivered):
-                async for event in delivered:
-                    await context.write(chat_event(event))
+            await context.send_initial_metadata((TURN_STARTED, (TURN_ID, started.turn_id)))
+            async for sent in events:
+                assert not isinstance(sent, TurnStarted)
+                await context.write(chat_event(sent))
+
+    @grpc_errors
+    async def WatchTurn(  # type: ignore[override]
+        self, request: pb.WatchTurnRequest, context: Context[object, object]
+    ) -> None:
+        watch = await self._watcher.watch(
+            request.session_id, request.turn_id, request.after_event_id
+        )
+        await context.send_initial_metadata(
+            ((TURN_ID, watch.turn_id), (WATCH, "events" if watch.has_more else "none"))
+        )
+        async with aclosing(watch.events(coalesce=self._coalesce)) as events:
+            async for sent in events:
+                await context.write(chat_event(sent))
+
+    @grpc_errors
+    async def CancelTurn(
+        self, request: pb.CancelTurnRequest, context: Context[object, object]
+    ) -> pb.CancelTurnResponse:
+        turn_id = await self._watcher.cancel(request.session_id, request.turn_id)
+        return pb.CancelTurnResponse(turn_id=turn_id)

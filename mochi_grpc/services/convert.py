@@ -142,6 +142,7 @@ def session(s: Session) -> pb.Session:
         context_window=context_window(s.context_window),
         summary_model=s.summary_model,
         preview=s.preview,
+        active_turn_id=s.active_turn_id,
     )
     if s.summary is not None:
         result.summary.CopyFrom(summary(s.summary))

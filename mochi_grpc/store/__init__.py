@@ -1,6 +1,27 @@
 """Session persistence: the interface and its SQLite implementation."""
 
-from mochi_grpc.store.base import MessagePage, SessionPage, SessionStore
+from mochi_grpc.store.base import (
+    IN_PROGRESS,
+    INTERRUPTED,
+    RUNNING,
+    EventRecord,
+    MessagePage,
+    SessionPage,
+    SessionStore,
+    StoredTurn,
+    TurnWrite,
+)
 from mochi_grpc.store.sqlite import SqliteStore
 
-__all__ = ["MessagePage", "SessionPage", "SessionStore", "SqliteStore"]
+__all__ = [
+    "INTERRUPTED",
+    "IN_PROGRESS",
+    "RUNNING",
+    "EventRecord",
+    "MessagePage",
+    "SessionPage",
+    "SessionStore",
+    "SqliteStore",
+    "StoredTurn",
+    "TurnWrite",
+]

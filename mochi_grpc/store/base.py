@@ -21,6 +21,49 @@ class MessagePage:
     next_page_token: str
 
 
+@dataclass(frozen=True)
+class EventRecord:
+    """One stored event of a turn: where it ends in the turn's event
+    positions, its kind and its JSON payload (the store does not read it)."""
+
+    position: int
+    kind: str
+    payload: str
+
+
+# Status of a turn that is still running; any other status means it ended.
+RUNNING = "running"
+# The partial_reason of the reply of a running turn, and of one whose
+# process died before the turn ended (also that turn's status).
+IN_PROGRESS = "in_progress"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class TurnWrite:
+    """What one write of a turn stores, all of it or nothing.
+
+    The session's metadata (its active_turn_id included); its messages from
+    position `keep` on replaced by `messages` (None leaves them as they are);
+    the turn's `status`; and `events` appended to the turn's events. `begin`
+    creates the turn (the session's oldest turns beyond the kept ones go)."""
+
+    session: Session
+    turn_id: str
+    status: str
+    keep: int
+    messages: Sequence[Message] | None
+    events: Sequence[EventRecord]
+    begin: bool = False
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    turn_id: str
+    status: str
+    events: list[EventRecord]
+
+
 class SessionStore(Protocol):
     """Sessions and their ordered messages.
 
@@ -70,6 +113,23 @@ class SessionStore(Protocol):
     ) -> None:
         """Keeps the first `keep` messages, stores `new_messages` after them and
         saves the session's metadata (message_count is set here), atomically."""
+        ...
+
+    async def write_turns(self, writes: Sequence[TurnWrite]) -> None:
+        """Stores several turn writes in one transaction (group commit). The
+        cost of a write grows with the turn's own messages, not the history."""
+        ...
+
+    async def get_turn(self, session_id: str, turn_id: str | None) -> StoredTurn | None:
+        """A turn of the session with its events in order (None: the latest),
+        or None when there is no such turn; raises SessionNotFound."""
+        ...
+
+    async def interrupt_running_turns(self, kind: str, payload: str) -> list[str]:
+        """Ends every turn still marked running (left by a process that died):
+        its in_progress reply becomes interrupted, an event (kind, payload) is
+        appended after its last, its session takes turns again. Returns the
+        ids of the turns it ended."""
         ...
 
     async def splice(

@@ -70,6 +70,7 @@ def session_columns(session: Session) -> dict[str, Any]:
         if session.summary is None
         else _dump({"summary": session.summary.summary, "topics": session.summary.topics}),
         "summary_model": session.summary_model,
+        "active_turn_id": session.active_turn_id,
     }
 
 
@@ -104,6 +105,7 @@ def session_from_row(row: dict[str, Any]) -> Session:
         summary=None if summary is None else Summary(summary["summary"], summary["topics"]),
         summary_model=row["summary_model"],
         preview=preview_of(row.get("preview") or ""),
+        active_turn_id=row.get("active_turn_id"),
     )
 
 

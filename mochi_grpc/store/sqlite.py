@@ -17,10 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mochi_grpc.entities import Message, Session
+from mochi_grpc.entities import Message, Session, utc_now
 from mochi_grpc.errors import InvalidRequest, SessionNotFound
-from mochi_grpc.store.base import MessagePage, SessionPage
+from mochi_grpc.store.base import (
+    IN_PROGRESS,
+    INTERRUPTED,
+    RUNNING,
+    EventRecord,
+    MessagePage,
+    SessionPage,
+    StoredTurn,
+    TurnWrite,
+)
 from mochi_grpc.store.rows import (
+    format_time,
     message_columns,
     message_from_row,
     session_columns,
@@ -64,7 +74,30 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (session_id, position)
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN active_turn_id TEXT;
+    CREATE TABLE turns (
+        turn_id       TEXT PRIMARY KEY,
+        session_id    TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+        started_at    TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        last_position INTEGER NOT NULL DEFAULT 0,
+        writes        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX turns_by_session ON turns (session_id, started_at DESC, turn_id DESC);
+    CREATE INDEX turns_running ON turns (status) WHERE status = 'running';
+    CREATE TABLE turn_events (
+        turn_id  TEXT NOT NULL REFERENCES turns (turn_id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        kind     TEXT NOT NULL,
+        payload  TEXT NOT NULL,
+        PRIMARY KEY (turn_id, position)
+    ) WITHOUT ROWID;
+    """,
 ]
+
+# The turns of a session whose events are kept for replay: the latest ones.
+KEPT_TURNS = 5
 
 _SESSION_SELECT = """
     SELECT s.*, (SELECT substr(m.content, 1, 101) FROM messages m
@@ -114,6 +147,41 @@ def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, Any]) -> No
     names = ", ".join(columns)
     marks = ", ".join(f":{n}" for n in columns)
     conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", columns)
+
+
+def _replace_tail(
+    conn: sqlite3.Connection, session_id: str, keep: int, messages: Sequence[Message]
+) -> None:
+    conn.execute("DELETE FROM messages WHERE session_id = ? AND position >= ?", (session_id, keep))
+    for offset, message in enumerate(messages):
+        _insert(conn, "messages", message_columns(session_id, keep + offset, message))
+
+
+def _write_turn(conn: sqlite3.Connection, write: TurnWrite, columns: dict[str, Any]) -> None:
+    sid, tid = write.session.session_id, write.turn_id
+    _update_session(conn, columns)
+    if write.begin:
+        conn.execute(
+            "DELETE FROM turns WHERE session_id = ? AND turn_id NOT IN (SELECT turn_id FROM"
+            " turns WHERE session_id = ? ORDER BY started_at DESC, turn_id DESC LIMIT ?)",
+            (sid, sid, KEPT_TURNS - 1),
+        )
+        conn.execute(
+            "INSERT INTO turns (turn_id, session_id, started_at, status) VALUES (?, ?, ?, ?)",
+            (tid, sid, format_time(utc_now()), write.status),
+        )
+    if write.messages is not None:
+        _replace_tail(conn, sid, write.keep, write.messages)
+    conn.executemany(
+        "INSERT INTO turn_events (turn_id, position, kind, payload) VALUES (?, ?, ?, ?)",
+        [(tid, e.position, e.kind, e.payload) for e in write.events],
+    )
+    last = write.events[-1].position if write.events else 0
+    conn.execute(
+        "UPDATE turns SET status = ?, last_position = max(last_position, ?),"
+        " writes = writes + 1 WHERE turn_id = ?",
+        (write.status, last, tid),
+    )
 
 
 class SqliteStore:
@@ -338,17 +406,95 @@ class SqliteStore:
         def work(conn: sqlite3.Connection) -> None:
             def body() -> None:
                 _update_session(conn, columns)
-                conn.execute(
-                    "DELETE FROM messages WHERE session_id = ? AND position >= ?",
-                    (session.session_id, keep),
-                )
-                for offset, message in enumerate(new_messages):
-                    _insert(
-                        conn,
-                        "messages",
-                        message_columns(session.session_id, keep + offset, message),
-                    )
+                _replace_tail(conn, session.session_id, keep, new_messages)
 
             self._transaction(conn, body)
 
         await self._run(work)
+
+    async def write_turns(self, writes: Sequence[TurnWrite]) -> None:
+        for write in writes:
+            if write.messages is not None:
+                write.session.message_count = write.keep + len(write.messages)
+        batch = [(write, session_columns(write.session)) for write in writes]
+
+        def work(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                for write, columns in batch:
+                    _write_turn(conn, write, columns)
+
+            self._transaction(conn, body)
+
+        await self._run(work)
+
+    async def get_turn(self, session_id: str, turn_id: str | None) -> StoredTurn | None:
+        _require_id(session_id)
+
+        def work(conn: sqlite3.Connection) -> StoredTurn | None:
+            conn.execute("BEGIN")  # one snapshot for the turn and its events
+            try:
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+                    ).fetchone()
+                    is None
+                ):
+                    raise SessionNotFound(session_id)
+                sql = "SELECT turn_id, status FROM turns WHERE session_id = ?"
+                params: tuple[str, ...] = (session_id,)
+                if turn_id is not None:
+                    sql, params = sql + " AND turn_id = ?", (session_id, turn_id)
+                row = conn.execute(
+                    sql + " ORDER BY started_at DESC, turn_id DESC LIMIT 1", params
+                ).fetchone()
+                if row is None:
+                    return None
+                events = [
+                    EventRecord(r["position"], r["kind"], r["payload"])
+                    for r in conn.execute(
+                        "SELECT position, kind, payload FROM turn_events WHERE turn_id = ?"
+                        " ORDER BY position",
+                        (row["turn_id"],),
+                    )
+                ]
+                return StoredTurn(row["turn_id"], row["status"], events)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._run(work)
+
+    async def interrupt_running_turns(self, kind: str, payload: str) -> list[str]:
+        def work(conn: sqlite3.Connection) -> list[str]:
+            ended: list[str] = []
+
+            def body() -> None:
+                running = conn.execute(
+                    "SELECT turn_id, session_id, last_position FROM turns WHERE status = ?",
+                    (RUNNING,),
+                ).fetchall()
+                for row in running:
+                    position = row["last_position"] + 1
+                    conn.execute(
+                        "INSERT INTO turn_events (turn_id, position, kind, payload)"
+                        " VALUES (?, ?, ?, ?)",
+                        (row["turn_id"], position, kind, payload),
+                    )
+                    conn.execute(
+                        "UPDATE turns SET status = ?, last_position = ? WHERE turn_id = ?",
+                        (INTERRUPTED, position, row["turn_id"]),
+                    )
+                    conn.execute(
+                        "UPDATE messages SET partial_reason = ?"
+                        " WHERE session_id = ? AND partial_reason = ?",
+                        (INTERRUPTED, row["session_id"], IN_PROGRESS),
+                    )
+                    ended.append(row["turn_id"])
+                # One process owns this file: no turn survives its restart.
+                conn.execute(
+                    "UPDATE sessions SET active_turn_id = NULL WHERE active_turn_id IS NOT NULL"
+                )
+
+            self._transaction(conn, body)
+            return ended
+
+        return await self._run(work)

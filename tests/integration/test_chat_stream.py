@@ -171,7 +171,7 @@ async def test_ollama_error_mid_stream_ends_with_error_event_and_keeps_partial_r
     assert stored[1].partial_reason == "ollama_error"
 
 
-async def test_ollama_http_error_before_any_token_stores_nothing(
+async def test_ollama_http_error_before_any_token_keeps_the_user_message(
     sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
@@ -184,10 +184,13 @@ async def test_ollama_http_error_before_any_token_stores_nothing(
     assert [case(e) for e in events] == ["error"]
     assert events[0].error.code == "OLLAMA_ERROR"
     assert "model failed to load" in events[0].error.message
-    assert await _messages(sessions, session_id) == []
+    # The turn was accepted, so its user message was stored before Ollama was asked.
+    assert [(m.role, m.content) for m in await _messages(sessions, session_id)] == [
+        (spb.ROLE_USER, "Q")
+    ]
 
 
-async def test_ollama_unreachable_gives_error_event_and_stores_nothing(
+async def test_ollama_unreachable_gives_error_event_and_keeps_the_user_message(
     sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(sessions)
@@ -199,7 +202,9 @@ async def test_ollama_unreachable_gives_error_event_and_stores_nothing(
 
     assert [case(e) for e in events] == ["error"]
     assert events[0].error.code == "OLLAMA_UNREACHABLE"
-    assert await _messages(sessions, session_id) == []
+    assert [(m.role, m.content) for m in await _messages(sessions, session_id)] == [
+        (spb.ROLE_USER, "Q")
+    ]
 
 
 async def test_model_removed_from_ollama_gives_model_not_found_event(
@@ -275,7 +280,7 @@ async def test_unary_chat_failure_is_an_rpc_status(
 
     info = error_info(caught.value)
     assert (info.code, info.reason) == (grpc.StatusCode.UNAVAILABLE, "OLLAMA_ERROR")
-    assert await _messages(sessions, session_id) == []
+    assert [m.content for m in await _messages(sessions, session_id)] == ["Hi"]
 
 
 async def test_accepted_turn_announces_itself_before_the_first_token(
