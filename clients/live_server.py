@@ -8,6 +8,10 @@ command, waits until the server answers its health check, runs the command,
 stops both and exits with the command's status. The fake echoes every message
 ("You said: ...") a word at a time, 20 ms apart, so a stream can be stopped
 part-way.
+
+It also exports MOCHI_DROPPABLE_TARGET, the address of a proxy to the same
+server, and MOCHI_DROPPABLE_PID: `kill -USR1 $MOCHI_DROPPABLE_PID` cuts every
+connection through that proxy, as a network that drops would (resume tests).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def main() -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    ollama_port, grpc_port = _free_port(), _free_port()
+    ollama_port, grpc_port, proxy_port = _free_port(), _free_port(), _free_port()
     ollama_url = f"http://127.0.0.1:{ollama_port}"
     target = f"127.0.0.1:{grpc_port}"
     with tempfile.TemporaryDirectory(prefix="mochi-clients-") as data:
@@ -77,20 +81,32 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
         )
         server = subprocess.Popen([sys.executable, "-m", "mochi_grpc"], cwd=ROOT, env=env)
+        proxy = subprocess.Popen(
+            [sys.executable, str(ROOT / "clients" / "drop_proxy.py"), str(proxy_port), target],
+            cwd=ROOT,
+        )
+        droppable = f"127.0.0.1:{proxy_port}"
         try:
             _wait_serving(target)
+            _wait_serving(droppable)
             started = time.monotonic()
             code = subprocess.call(
                 command,
-                env={**env, "MOCHI_GRPC_TARGET": target, "MOCHI_FAKE_OLLAMA_URL": ollama_url},
+                env={
+                    **env,
+                    "MOCHI_GRPC_TARGET": target,
+                    "MOCHI_FAKE_OLLAMA_URL": ollama_url,
+                    "MOCHI_DROPPABLE_TARGET": droppable,
+                    "MOCHI_DROPPABLE_PID": str(proxy.pid),
+                },
             )
             seconds = time.monotonic() - started
             print(f"live_server: {' '.join(command)} exited {code} after {seconds:.1f} s")
             return code
         finally:
-            for process in (server, fake):
+            for process in (proxy, server, fake):
                 process.terminate()
-            for process in (server, fake):
+            for process in (proxy, server, fake):
                 try:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
