@@ -91,6 +91,17 @@ class ChatBody(Body):
     think: StrictBool = False
 
 
+class ChatStreamBody(ChatBody):
+    # The turn runs on when the HTTP client goes away; GET .../stream resumes it.
+    continue_on_disconnect: StrictBool = False
+
+
+class CancelTurnBody(Body):
+    """Which turn to stop; none named: whichever runs."""
+
+    turn_id: StrictStr = ""
+
+
 class ConfirmToolBody(Body):
     """The answer to a tool_call_confirmation_required event."""
 
@@ -101,8 +112,9 @@ class ConfirmToolBody(Body):
 B = TypeVar("B", bound=Body)
 
 
-async def read_body(request: Request, model: type[B], limit: int) -> B:
-    """The validated body; 413 when it is larger than `limit` bytes."""
+async def read_body(request: Request, model: type[B], limit: int, *, optional: bool = False) -> B:
+    """The validated body; 413 when it is larger than `limit` bytes. An
+    optional body may be left out (an empty body is `{}`)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -111,6 +123,8 @@ async def read_body(request: Request, model: type[B], limit: int) -> B:
         raw += chunk
         if len(raw) > limit:
             raise _too_large(limit)
+    if optional and not raw.strip():
+        raw = bytearray(b"{}")
     try:
         data: Any = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -25,6 +25,9 @@ CHANNEL_OPTIONS = [
 
 # Initial metadata the server sends once it accepted a ChatStream turn.
 TURN_STARTED = ("mochi-turn", "started")
+# ... and once it found the turn a WatchTurn call follows: "none" when the
+# turn has ended and the caller has seen all of it.
+WATCH = "mochi-watch"
 
 
 @dataclass

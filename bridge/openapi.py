@@ -165,6 +165,9 @@ def _session_fields() -> Json:
         "created_at": _timestamp("When the session was created"),
         "updated_at": _timestamp("Refreshed on every change to the session or its messages"),
         "message_count": _count("Number of messages, the system prompt included."),
+        "active_turn_id": _nullable(
+            _str("The turn running on the session (follow it with GET /chat/{id}/stream).")
+        ),
     }
 
 
@@ -392,6 +395,10 @@ def _chat_schemas() -> Json:
             tool_calls_executed=_list(_ref("ExecutedToolCall"), "Every tool call the turn ran."),
             context_window=_ref("ContextWindowUsage"),
         ),
+        "CancelledTurn": _obj(
+            "The turn was stopped; its partial reply is stored, marked cancelled.",
+            turn_id=_str("The turn that was stopped."),
+        ),
     }
 
 
@@ -560,6 +567,8 @@ def _sse_envelope(name: str, payload: str) -> Json:
         "required": ["event", "data"],
         "properties": {
             "event": {"const": name},
+            "id": _str("The event's id: resume after it with GET /chat/{id}/stream."),
+            "retry": _int("How long a browser waits before it reconnects, in ms (first event)."),
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
@@ -601,8 +610,15 @@ told the call was denied. Closing the connection while a call waits counts
 as a denial. A turn that fails once started (e.g.
 OLLAMA_UNREACHABLE, OLLAMA_ERROR, MODEL_NOT_FOUND) ends with an `error`
 event instead of `done`; whatever the model produced is stored. Comment lines
-(`: ping`) keep idle connections open. Closing the connection cancels the
-turn; the partial reply is stored."""
+(`: ping`) keep idle connections open.
+
+Every event has an `id:`; `GET /chat/{session_id}/stream` with the last one
+seen (the `Last-Event-ID` header, as a browser's EventSource sends it when it
+reconnects, or `last_event_id`) sends exactly the rest. Closing the connection
+cancels the turn (the partial reply is stored), unless it was started with
+`continue_on_disconnect`: then it runs to its end, and those still watching a
+turn stopped early (cancelled, a deadline, a shutdown, a server that died) get
+an `error` event with code TURN_STOPPED, `details.partial_reason` saying why."""
 
 
 # -- errors -------------------------------------------------------------------
@@ -617,6 +633,7 @@ _ERROR_MEANINGS = {
     "INVALID_MESSAGE_INDEX": "the index is out of range or does not name a user message",
     "EMPTY_HISTORY": "no message was sent and the history has nothing to answer",
     "SESSION_BUSY": "a turn is running on this session",
+    "TURN_NOT_FOUND": "no such turn in this session, or (cancel) no turn is running",
     "PAYLOAD_TOO_LARGE": "the body is larger than details.limit bytes",
     "VALIDATION_ERROR": (
         "the body is not JSON or does not match its schema (details.errors lists the"
@@ -691,6 +708,29 @@ FILENAME = _path_param(
     {"type": "string"},
     f"A prompt file's name: it {_FILENAME_RULE}; one with / in it matches no route.",
 )
+WATCH_PARAMETERS = [
+    {
+        "name": "turn_id",
+        "in": "query",
+        "required": False,
+        "description": "The turn to follow; absent: see above.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "last_event_id",
+        "in": "query",
+        "required": False,
+        "description": "Send only the events after this id (the Last-Event-ID header wins).",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "Send only the events after this id; EventSource sets it on reconnect.",
+        "schema": {"type": "string"},
+    },
+]
 TOOL_NAME = _path_param("tool_name", {"type": "string"}, "The tool's function name.")
 PAGE = [
     {
@@ -728,6 +768,7 @@ def _operation(
     errors: Iterable[str] = (),
     parameters: Iterable[Json] = (),
     body: str | None = None,
+    body_required: bool = True,
     description: str | None = None,
 ) -> Json:
     """An operation; `ok` is (status, description, its content or None)."""
@@ -747,10 +788,16 @@ def _operation(
         operation["parameters"] = list(parameters)
     if body is not None:
         operation["requestBody"] = {
-            "required": True,
-            "description": "A JSON object; unknown keys are ignored.",
+            "required": body_required,
+            "description": "A JSON object; unknown keys are ignored."
+            + ("" if body_required else " It may be left out."),
             "content": _json_content(_ref(body)),
         }
+    return operation
+
+
+def _with_response(operation: Json, status: int, description: str) -> Json:
+    operation["responses"][str(status)] = {"description": description}
     return operation
 
 
@@ -1004,6 +1051,20 @@ _UNARY_TOOLS = (
     " `tool_calls_executed`; a call that needs one ends the turn with"
     " CONFIRMATION_REQUIRES_STREAMING (use the stream)."
 )
+_WATCH = (
+    "Follows a turn from any connection, and resumes a stream that was cut: sends"
+    " the events after the one named by the `Last-Event-ID` header (what a browser's"
+    " EventSource sends when it reconnects) or `last_event_id`, with their ids, then"
+    " the live ones until the turn ends; from its first event when neither is given."
+    " The turn is `turn_id`, else the one the event id names, else the running turn,"
+    " else the latest. Watching never stops a turn; any number may watch one. 204"
+    " when the turn has ended and nothing is left after the event named."
+)
+_CANCEL = (
+    "Stops the running turn (`turn_id`, when named) the way a hang-up stops one"
+    " that was not started with `continue_on_disconnect`: the model request is closed"
+    " at once and the partial reply is stored, marked cancelled."
+)
 _CONFIRM = (
     "Approves or denies the call a `tool_call_confirmation_required` event of this"
     " session's running stream waits for. Each confirmation is answered once."
@@ -1043,10 +1104,37 @@ def _chat_paths() -> Json:
                 "chat",
                 description=_TURN
                 + " A refused turn is a plain HTTP error; once the stream has started,"
-                " failures arrive as an `error` event.",
-                body="ChatBody",
+                " failures arrive as an `error` event. With `continue_on_disconnect` the"
+                " turn runs on when the connection closes.",
+                body="ChatStreamBody",
                 ok=(200, STREAM_DESCRIPTION, stream_content),
                 errors=(*_TURN_REFUSED, *_ALWAYS),
+            ),
+            "get": _with_response(
+                _operation(
+                    "watchTurn",
+                    "Follow a turn, or resume its stream after the last event seen",
+                    "chat",
+                    description=_WATCH,
+                    parameters=WATCH_PARAMETERS,
+                    ok=(200, STREAM_DESCRIPTION, stream_content),
+                    errors=("SESSION_NOT_FOUND", "TURN_NOT_FOUND", "VALIDATION_ERROR", *_ALWAYS),
+                ),
+                204,
+                "The turn has ended and nothing is left to send.",
+            ),
+        },
+        f"{chat}/cancel": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "cancelTurn",
+                "Stop the running turn",
+                "chat",
+                description=_CANCEL,
+                body="CancelTurnBody",
+                body_required=False,
+                ok=_json_ok(200, "The turn that was stopped.", "CancelledTurn"),
+                errors=("SESSION_NOT_FOUND", "TURN_NOT_FOUND", *_BODY, *_ALWAYS),
             ),
         },
         f"{chat}/confirm-tool": {
@@ -1111,6 +1199,8 @@ def _request_schemas() -> Json:
         bodies.CreateSystemPromptBody,
         bodies.UpdateSystemPromptBody,
         bodies.ChatBody,
+        bodies.ChatStreamBody,
+        bodies.CancelTurnBody,
         bodies.ConfirmToolBody,
     ]
     _, schema = models_json_schema([(m, "validation") for m in models], ref_template=REF)

@@ -95,6 +95,7 @@ def _session_basics(s: pb.Session) -> Json:
         "created_at": timestamp(s.created_at),
         "updated_at": timestamp(s.updated_at),
         "message_count": s.message_count,
+        "active_turn_id": _opt(s, "active_turn_id"),
     }
 
 
@@ -119,6 +120,10 @@ def session(s: pb.Session) -> Json:
 
 def session_list_item(s: pb.Session) -> Json:
     return {**_session_basics(s), "summary": summary(s), "preview": s.preview}
+
+
+def cancelled_turn(r: chat_pb.CancelTurnResponse) -> Json:
+    return {"turn_id": r.turn_id}
 
 
 def tool_calls(calls: Any) -> list[Json] | None:

@@ -25,8 +25,8 @@ def settings(request: Request) -> BridgeSettings:
     return value
 
 
-async def body(request: Request, model: type[B]) -> B:
-    return await read_body(request, model, settings(request).max_body_bytes)
+async def body(request: Request, model: type[B], *, optional: bool = False) -> B:
+    return await read_body(request, model, settings(request).max_body_bytes, optional=optional)
 
 
 async def until_disconnect(request: Request) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -34,8 +35,17 @@ async def test_stream_headers_tell_proxies_not_to_buffer(
     assert r.headers["x-accel-buffering"] == "no"
     assert r.headers["cache-control"] == "no-store"
     assert "content-encoding" not in r.headers
-    first = raw.split("\r\n\r\n")[0]
-    assert first == 'event: content_delta\r\ndata: {"content":"You ","role":"assistant"}'
+    first, second = raw.split("\r\n\r\n")[:2]
+    fields = dict(line.split(": ", 1) for line in first.split("\r\n"))
+    # The id names the turn and where the event ends: "You " is 4 characters.
+    assert re.fullmatch(r"[0-9a-f]{10}:4", fields.pop("id"))
+    assert fields == {
+        "event": "content_delta",
+        "data": '{"content":"You ","role":"assistant"}',
+        # The browser's EventSource reconnects after this long (said once).
+        "retry": "1000",
+    }
+    assert second.startswith("id: ") and "retry" not in second
 
 
 async def test_each_token_arrives_before_the_next_is_generated(
