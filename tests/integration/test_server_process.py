@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
@@ -22,44 +19,15 @@ from mochi_grpc.config import Settings
 from mochi_grpc.server import start
 from mochi_grpc.stubs import ChatStub, SessionStub
 from tests.fakes import FakeOllama, Reply
-
-GUARD = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.server_process import GUARD, server_process, serving
 
 
 @pytest.fixture
 async def process(
     tmp_path: Path, fake_ollama: FakeOllama
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MOCHI_HOST": "127.0.0.1",
-        "MOCHI_GRPC_PORT": str(port),
-        "MOCHI_OLLAMA_HOST": fake_ollama.url,
-        "MOCHI_DATA_DIR": str(tmp_path),
-        "MOCHI_SHUTDOWN_GRACE_SECONDS": "0.2",
-    }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "mochi_grpc", env=env)
-    yield proc, f"127.0.0.1:{port}"
-    if proc.returncode is None:
-        proc.kill()
-        await proc.wait()
-
-
-async def _serving(target: str) -> health_pb2.HealthCheckResponse:
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub: Any = health_pb2_grpc.HealthStub(channel)  # typed for sync channels only
-        response: health_pb2.HealthCheckResponse = await stub.Check(
-            health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=GUARD
-        )
-        return response
+    async with server_process(tmp_path, fake_ollama.url, shutdown_grace_seconds="0.2") as running:
+        yield running
 
 
 async def test_process_serves_health_and_reflection(
@@ -67,7 +35,7 @@ async def test_process_serves_health_and_reflection(
 ) -> None:
     _, target = process
 
-    health = await _serving(target)
+    health = await serving(target)
 
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     async with grpc.aio.insecure_channel(target) as channel:
@@ -88,7 +56,7 @@ async def test_sigterm_stores_the_partial_reply_of_a_running_stream(
     process: tuple[asyncio.subprocess.Process, str], fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
     proc, target = process
-    await _serving(target)
+    await serving(target)
     fake_ollama.script(Reply(content=["Cut", " short"], hang_after=2))
     async with grpc.aio.insecure_channel(target) as channel:
         created = await SessionStub(channel).CreateSession(

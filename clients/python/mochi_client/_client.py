@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import ssl as _ssl
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Self, TypeVar
 
 from grpclib.client import Channel
-from grpclib.const import Cardinality, Status
+from grpclib.const import Status
 from grpclib.metadata import Deadline
 
 from ._errors import MochiError, RichStatusCodec, mochi_errors
 from ._gen.mochi.v1 import (
-    ChatEvent,
+    CancelTurnRequest,
     ChatRequest,
     ChatResponse,
     ChatServiceStub,
@@ -36,13 +36,13 @@ from ._gen.mochi.v1 import (
     Session,
     SessionServiceStub,
     ToolSettings,
+    WatchTurnRequest,
 )
+from ._resume import TurnReader
 from ._stream import ChatStream
 from ._target import DEFAULT_TARGET, TARGET_ENV, parse_target
 
 T = TypeVar("T")
-
-CHAT_STREAM_METHOD = "/mochi.v1.ChatService/ChatStream"
 
 
 class MochiClient:
@@ -183,31 +183,59 @@ class MochiClient:
         message: str | None = None,
         *,
         think: bool = False,
+        continue_on_disconnect: bool = False,
         timeout: float | None = None,
     ) -> ChatStream:
         """Run a turn and iterate its events as they happen (see ChatStream).
 
         The call starts with the first ``async for`` step; errors before the
-        first event (e.g. SESSION_NOT_FOUND) raise there.
+        first event (e.g. SESSION_NOT_FOUND) raise there. With
+        ``continue_on_disconnect`` the turn runs on when the caller goes away
+        (stop it with ``cancel_turn``) and the stream resumes by itself after
+        a dropped connection; ``timeout`` covers the resumed calls too.
         """
-        request = ChatStreamRequest(session_id=session_id, message=message, think=think)
-        return ChatStream(self._chat_events(request, timeout))
+        request = ChatStreamRequest(
+            session_id=session_id,
+            message=message,
+            think=think,
+            continue_on_disconnect=continue_on_disconnect,
+        )
+        reader = TurnReader(self._channel, request, resume=continue_on_disconnect, timeout=timeout)
+        return ChatStream(reader)
 
-    async def _chat_events(
-        self, request: ChatStreamRequest, timeout: float | None
-    ) -> AsyncGenerator[ChatEvent, None]:
-        # One generator level between the caller and the HTTP/2 stream, so
-        # closing the ChatStream resets the stream right away.
-        async with self._channel.request(
-            CHAT_STREAM_METHOD,
-            Cardinality.UNARY_STREAM,
-            ChatStreamRequest,
-            ChatEvent,
-            timeout=timeout,
-        ) as stream:
-            await stream.send_message(request, end=True)
-            async for event in stream:
-                yield event
+    def watch_turn(
+        self,
+        session_id: str,
+        turn_id: str = "",
+        after_event_id: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> ChatStream:
+        """Follow a turn from any connection: its events after ``after_event_id``
+        (from its first when empty), then the live ones until it ends.
+
+        An empty ``turn_id`` means the turn of ``after_event_id``, else the
+        running turn, else the latest. Watching never stops the turn, and the
+        stream resumes by itself after a dropped connection. An unknown turn
+        is NOT_FOUND (TURN_NOT_FOUND), an event id of another turn
+        INVALID_ARGUMENT; both raise at the first ``async for`` step.
+        """
+        request = WatchTurnRequest(
+            session_id=session_id, turn_id=turn_id, after_event_id=after_event_id
+        )
+        return ChatStream(TurnReader(self._channel, request, resume=True, timeout=timeout))
+
+    async def cancel_turn(
+        self, session_id: str, turn_id: str = "", *, timeout: float | None = None
+    ) -> str:
+        """Stop the running turn (the one named, if named); returns its id once
+        its partial reply is stored with ``partial_reason`` "cancelled".
+
+        NOT_FOUND (TURN_NOT_FOUND) when no such turn runs.
+        """
+        request = CancelTurnRequest(session_id=session_id, turn_id=turn_id)
+        response = await _checked(self._chat.cancel_turn(request, timeout=timeout))
+        return response.turn_id
 
     async def confirm_tool_call(
         self,

@@ -7,10 +7,12 @@ import { SessionService } from "./gen/mochi/v1/session_service_pb.js";
 import { SystemPromptService } from "./gen/mochi/v1/system_prompt_service_pb.js";
 import { ToolService } from "./gen/mochi/v1/tool_service_pb.js";
 import {
-  type ChatStreamEvent,
+  type ChatStream,
   type ChatStreamInit,
   type ChatStreamOptions,
   streamChat,
+  type WatchTurnOptions,
+  watchTurn,
 } from "./stream.js";
 
 /** The address of the server when none is given. */
@@ -24,11 +26,15 @@ export interface MochiClient {
   readonly server: Client<typeof ServerService>;
   readonly systemPrompts: Client<typeof SystemPromptService>;
   readonly tools: Client<typeof ToolService>;
-  /** ChatStream as an async iterable of events that cancels the RPC when left early. */
-  chatStream(
-    request: ChatStreamInit,
-    options?: ChatStreamOptions,
-  ): AsyncGenerator<ChatStreamEvent, void, undefined>;
+  /**
+   * ChatStream as an async iterable of events that cancels the RPC when left
+   * early; with `continueOnDisconnect` it resumes after a dropped connection.
+   */
+  chatStream(request: ChatStreamInit, options?: ChatStreamOptions): ChatStream;
+  /** WatchTurn as an async iterable of events: a turn's events after `afterEventId`, then the live ones. */
+  watchTurn(sessionId: string, options?: WatchTurnOptions): ChatStream;
+  /** Stops the running turn (the one named, if named) and returns its id once its partial reply is stored. */
+  cancelTurn(sessionId: string, turnId?: string): Promise<string>;
   /** Closes the connection; calls still running fail. */
   close(): void;
 }
@@ -44,6 +50,10 @@ export function createMochiClient(target: string = DEFAULT_TARGET): MochiClient 
   const sessionManager = new Http2SessionManager(baseUrl);
   const transport = createGrpcTransport({ baseUrl, sessionManager });
   const chat = createClient(ChatService, transport);
+  // Streams stop on close() instead of resuming over a new connection.
+  const closed = new AbortController();
+  const untilClosed = (signal: AbortSignal | undefined) =>
+    signal === undefined ? closed.signal : AbortSignal.any([signal, closed.signal]);
   return {
     sessions: createClient(SessionService, transport),
     chat,
@@ -51,7 +61,15 @@ export function createMochiClient(target: string = DEFAULT_TARGET): MochiClient 
     server: createClient(ServerService, transport),
     systemPrompts: createClient(SystemPromptService, transport),
     tools: createClient(ToolService, transport),
-    chatStream: (request, options) => streamChat(chat, request, options),
-    close: () => sessionManager.abort(),
+    chatStream: (request, options = {}) =>
+      streamChat(chat, request, { ...options, signal: untilClosed(options.signal) }),
+    watchTurn: (sessionId, options = {}) =>
+      watchTurn(chat, sessionId, { ...options, signal: untilClosed(options.signal) }),
+    cancelTurn: async (sessionId, turnId) =>
+      (await chat.cancelTurn({ sessionId, turnId: turnId ?? "" })).turnId,
+    close: () => {
+      closed.abort();
+      sessionManager.abort();
+    },
   };
 }

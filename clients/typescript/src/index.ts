@@ -8,11 +8,15 @@ export {
   statusName,
 } from "./errors.js";
 export {
+  type ChatStream,
   type ChatStreamEvent,
   type ChatStreamEventCase,
   type ChatStreamInit,
   type ChatStreamOptions,
   streamChat,
+  TURN_ID_HEADER,
+  type WatchTurnOptions,
+  watchTurn,
 } from "./stream.js";
 export { Code, ConnectError } from "@connectrpc/connect";
 export * from "./gen/mochi/v1/chat_service_pb.js";
