@@ -3,6 +3,8 @@ package mochi_test
 // These tests need a running mochi-grpc server: MOCHI_GRPC_TARGET names it
 // (clients/live_server.py starts one backed by the fake Ollama, which answers
 // "You said: <message>" a word at a time). MOCHI_MODEL picks the model.
+// The resume tests also need MOCHI_DROPPABLE_TARGET, a proxy to the same
+// server, and MOCHI_DROPPABLE_PID, whose SIGUSR1 cuts its connections.
 
 import (
 	"context"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -38,19 +41,27 @@ func echo(message string) string { return "You said: " + message }
 // cannot reach a server must not pass.
 func dial(t *testing.T) (context.Context, *mochi.Client) {
 	t.Helper()
-	target := os.Getenv("MOCHI_GRPC_TARGET")
+	client := connect(t, "MOCHI_GRPC_TARGET")
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx, client
+}
+
+// connect returns a client of the server the environment variable names,
+// closed when the test ends.
+func connect(t *testing.T, variable string, opts ...grpc.DialOption) *mochi.Client {
+	t.Helper()
+	target := os.Getenv(variable)
 	if target == "" {
-		t.Fatal("MOCHI_GRPC_TARGET is not set; run these tests against a live server, e.g. " +
+		t.Fatal(variable + " is not set; run these tests against a live server, e.g. " +
 			"`.venv/bin/python clients/live_server.py -- bash clients/go/test.sh`")
 	}
-	client, err := mochi.Dial(target)
+	client, err := mochi.Dial(target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx, client
+	return client
 }
 
 // newSession creates a session that is deleted when the test ends.

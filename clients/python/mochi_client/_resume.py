@@ -17,7 +17,7 @@ with the error; a connection that drops now and then does not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
@@ -53,8 +53,10 @@ class TurnReader:
         self._request = request
         self._resume = resume
         self._timeout = timeout
-        watching = isinstance(request, WatchTurnRequest)
-        self.turn_id = request.turn_id if isinstance(request, WatchTurnRequest) else ""
+        self.turn_id = ""
+        self.last_event_id = ""
+        if isinstance(request, WatchTurnRequest):
+            self.turn_id, self.last_event_id = request.turn_id, request.after_event_id
         self.resumes = 0
 
     async def events(self) -> AsyncGenerator[ChatEvent, None]:
@@ -76,9 +78,7 @@ class TurnReader:
                     ) as stream:
                         await stream.send_message(request, end=True)
                         await stream.recv_initial_metadata()
-                        turn_id = (stream.initial_metadata or {}).get(TURN_ID_METADATA)
-                        if isinstance(turn_id, str) and turn_id:
-                            self.turn_id = turn_id
+                        self._learn_turn_id(stream.initial_metadata)
                         async for event in stream:
                             failures = 0
                             self.last_event_id = event.event_id or self.last_event_id
@@ -96,12 +96,17 @@ class TurnReader:
                 after_event_id=self.last_event_id,
             )
 
+    def _learn_turn_id(self, metadata: Mapping[str, str | bytes] | None) -> None:
+        turn_id = metadata.get(TURN_ID_METADATA) if metadata is not None else None
+        if isinstance(turn_id, str) and turn_id:
+            self.turn_id = turn_id
+
     def _resumable(self, error: MochiError) -> bool:
         dropped = error.code is Status.UNAVAILABLE and error.reason is None
         # Until the server has named the turn, a ChatStream's turn may not
         # have started and a WatchTurn without a turn id may find another.
         known = bool(self.turn_id or self.last_event_id)
-        return self._resume and dropped and known
+        return dropped and known
 
 
 def _method(request: TurnRequest) -> str:

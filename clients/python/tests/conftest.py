@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -19,6 +20,7 @@ POLL_ATTEMPTS = 400
 POLL_INTERVAL = 0.05
 
 StoredReply = Callable[[str], Awaitable[Message]]
+CutConnections = Callable[[], None]
 
 
 @pytest.fixture
@@ -33,6 +35,23 @@ def target() -> str:
 async def client(target: str) -> AsyncIterator[MochiClient]:
     async with MochiClient(target) as client:
         yield client
+
+
+@pytest.fixture
+async def droppable_client() -> AsyncIterator[MochiClient]:
+    """A client whose connections go through the proxy that `cut_connections` cuts."""
+    target = os.environ.get("MOCHI_DROPPABLE_TARGET")
+    if not target:
+        pytest.fail("MOCHI_DROPPABLE_TARGET is not set: run the tests under clients/live_server.py")
+    async with MochiClient(target) as client:
+        yield client
+
+
+@pytest.fixture
+def cut_connections() -> CutConnections:
+    """Aborts every connection of `droppable_client`, as a network that drops would."""
+    pid = int(os.environ["MOCHI_DROPPABLE_PID"])
+    return lambda: os.kill(pid, signal.SIGUSR1)
 
 
 @pytest.fixture

@@ -21,6 +21,42 @@ export function liveClient(): MochiClient {
   return createMochiClient(target);
 }
 
+/** A client of the same server through the proxy whose connections `cutConnections` cuts. */
+export function droppableClient(): MochiClient {
+  const target = process.env["MOCHI_DROPPABLE_TARGET"];
+  assert.ok(target, "MOCHI_DROPPABLE_TARGET is not set: run through clients/live_server.py");
+  return createMochiClient(target);
+}
+
+/**
+ * Cuts every connection through the droppable proxy, as a network that drops
+ * would, and returns once `client`'s connection is gone: a bare WatchTurn of
+ * the session's running turn (which does not resume), opened on that
+ * connection before the cut, has failed.
+ */
+export async function cutConnections(client: MochiClient, sessionId: string): Promise<void> {
+  const pid = Number(process.env["MOCHI_DROPPABLE_PID"]);
+  assert.ok(pid > 0, "MOCHI_DROPPABLE_PID is not set: run through clients/live_server.py");
+  const witness = client.chat.watchTurn({ sessionId })[Symbol.asyncIterator]();
+  assert.equal((await witness.next()).done, false, "the turn had ended before the cut");
+  process.kill(pid, "SIGUSR1");
+  await assert.rejects(
+    async () => {
+      while (!(await witness.next()).done) {
+        // the events the turn sends until the cut
+      }
+    },
+    "the connection was not cut: the turn ended first",
+  );
+}
+
+/** The position of an event id in its turn, for tests of its order (ids are opaque to users). */
+export function eventPosition(eventId: string): number {
+  const position = Number(eventId.slice(eventId.lastIndexOf(":") + 1));
+  assert.ok(Number.isInteger(position), `not an event id: ${eventId}`);
+  return position;
+}
+
 export async function newSession(client: MochiClient): Promise<string> {
   const { session } = await client.sessions.createSession({ model: MODEL });
   assert.ok(session, "CreateSession returned no session");
