@@ -42,7 +42,7 @@ async def test_sigkill_mid_reply_keeps_the_checkpoint_marked_interrupted(
             call = ChatStub(channel).ChatStream(
                 cpb.ChatStreamRequest(session_id=session_id, message="Tell me")
             )
-            turn_id = dict(await call.initial_metadata() or ())["mochi-turn-id"]
+            turn_id = str(dict(await call.initial_metadata() or ())["mochi-turn-id"])
             await _checkpointed(sessions, session_id, "Before the crash")
 
             proc.send_signal(signal.SIGKILL)

@@ -265,7 +265,7 @@ async def test_watch_refuses_what_names_no_event_of_the_turn(
 ) -> None:
     session_id = await _session(sessions)
     call = chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message="Go"))
-    turn_id = dict(await call.initial_metadata() or ())["mochi-turn-id"]
+    turn_id = str(dict(await call.initial_metadata() or ())["mochi-turn-id"])
     await collect(call)
     fields = {k: v.replace("TURN", turn_id) for k, v in request_fields.items()}
 

@@ -49,7 +49,7 @@ const (
 // its end then ends with a *StreamError of code TURN_STOPPED.
 func (c *Client) ChatStream(ctx context.Context, req *mochiv1.ChatStreamRequest, opts ...StreamOption) iter.Seq2[*mochiv1.ChatEvent, error] {
 	return func(yield func(*mochiv1.ChatEvent, error) bool) {
-		s := c.newTurnStream(req.GetSessionId(), "", "", req.GetContinueOnDisconnect(), opts)
+		s := c.newTurnStream(req.GetSessionId(), "", "", true, opts)
 		s.run(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[mochiv1.ChatEvent], error) {
 			return c.Chats.ChatStream(ctx, req)
 		}, yield)

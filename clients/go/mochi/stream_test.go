@@ -192,7 +192,7 @@ func TestChatStreamGivesUpWhenTheServerStaysAway(t *testing.T) {
 	}
 }
 
-func TestChatStreamWithoutContinueOnDisconnectIsNotResumed(t *testing.T) {
+func TestChatStreamWithoutContinueOnDisconnectDoesNotWatch(t *testing.T) {
 	conn := &droppingConn{watches: []*scriptedStream{{}}}
 	var last error
 	for _, err := range mochi.New(conn).ChatStream(t.Context(), &mochiv1.ChatStreamRequest{SessionId: "s1"}) {

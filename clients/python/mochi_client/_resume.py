@@ -106,7 +106,7 @@ class TurnReader:
         # Until the server has named the turn, a ChatStream's turn may not
         # have started and a WatchTurn without a turn id may find another.
         known = bool(self.turn_id or self.last_event_id)
-        return dropped and known
+        return self._resume and dropped and known
 
 
 def _method(request: TurnRequest) -> str:

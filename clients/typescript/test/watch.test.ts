@@ -32,15 +32,15 @@ describe("watchTurn and cancelTurn", () => {
 
     const whole = other.watchTurn(sessionId);
     const rest = other.watchTurn(sessionId, { afterEventId: first.value.eventId });
-    const [own, watched, after] = await Promise.all([drain(stream), drain(whole), drain(rest)]);
+    const [own, watched, later] = await Promise.all([drain(stream), drain(whole), drain(rest)]);
 
     const reply = (await messagesOf(client, sessionId))[1];
     assert.equal(textOf([first.value, ...own]), reply?.content);
     assert.equal(textOf(watched), reply?.content);
-    assert.equal(textOf(after), textOf(own));
+    assert.equal(textOf(later), textOf(own));
     assert.equal(whole.turnId, stream.turnId);
     assert.equal(rest.turnId, stream.turnId);
-    for (const events of [watched, after]) {
+    for (const events of [watched, later]) {
       assert.deepEqual(
         events.filter((event) => event.case !== "contentDelta").map((event) => event.case),
         ["messageComplete", "done"],
