@@ -49,7 +49,7 @@ const (
 // its end then ends with a *StreamError of code TURN_STOPPED.
 func (c *Client) ChatStream(ctx context.Context, req *mochiv1.ChatStreamRequest, opts ...StreamOption) iter.Seq2[*mochiv1.ChatEvent, error] {
 	return func(yield func(*mochiv1.ChatEvent, error) bool) {
-		s := c.newTurnStream(req.GetSessionId(), "", "", true, opts)
+		s := c.newTurnStream(req.GetSessionId(), "", "", req.GetContinueOnDisconnect(), opts)
 		s.run(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[mochiv1.ChatEvent], error) {
 			return c.Chats.ChatStream(ctx, req)
 		}, yield)
@@ -95,6 +95,9 @@ func TurnID(id *string) StreamOption {
 	return func(s *turnStream) { s.turnIDOut = id }
 }
 
+// opener starts a call that streams a turn's events.
+type opener = func(context.Context) (grpc.ServerStreamingClient[mochiv1.ChatEvent], error)
+
 // turnStream follows one turn's events across the calls that carry them.
 type turnStream struct {
 	client      *Client
@@ -115,7 +118,7 @@ func (c *Client) newTurnStream(sessionID, turnID, afterEventID string, resumable
 
 // run yields the events of the stream open starts, then, while it is
 // resumable, of the WatchTurn calls that resume it after a drop.
-func (s *turnStream) run(ctx context.Context, open func(context.Context) (grpc.ServerStreamingClient[mochiv1.ChatEvent], error), yield func(*mochiv1.ChatEvent, error) bool) {
+func (s *turnStream) run(ctx context.Context, open opener, yield func(*mochiv1.ChatEvent, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for failures := 0; ; {
@@ -143,7 +146,7 @@ func (s *turnStream) run(ctx context.Context, open func(context.Context) (grpc.S
 // receive opens a stream and yields its events. It returns nil once the
 // sequence is over (the turn ended or failed, or the caller left the loop),
 // else the error that broke the stream.
-func (s *turnStream) receive(ctx context.Context, open func(context.Context) (grpc.ServerStreamingClient[mochiv1.ChatEvent], error), yield func(*mochiv1.ChatEvent, error) bool) error {
+func (s *turnStream) receive(ctx context.Context, open opener, yield func(*mochiv1.ChatEvent, error) bool) error {
 	stream, err := open(ctx)
 	if err != nil {
 		return err
