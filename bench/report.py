@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,9 @@ def _concurrency_targets(c: ConcurrencyResult) -> list[Target]:
     label = lr.level.label
     p99 = lr.delay(99)
     server_kb, bridge_kb = lr.rss_per_stream_kb("server"), lr.rss_per_stream_kb("bridge")
+    bound = lr.store_write_bound()
+    most_writes = max(lr.store_writes, default=0)
+    mean_writes = statistics.fmean(lr.store_writes) if lr.store_writes else math.nan
     return [
         Target(
             "4",
@@ -308,6 +312,13 @@ def _concurrency_targets(c: ConcurrencyResult) -> list[Target]:
             "< 50 KB",
             f"{num(bridge_kb, 1)} KB",
             None if math.isnan(bridge_kb) else bridge_kb < 50,
+        ),
+        Target(
+            "4",
+            f"{label}: store writes per turn, most",
+            f"≤ 2 + turn s ÷ 0.5 = {num(bound, 1)}",
+            f"{most_writes} (mean {num(mean_writes, 1)})",
+            None if not lr.store_writes else most_writes <= bound,
         ),
     ]
 
@@ -666,6 +677,8 @@ def as_json(r: Results) -> dict[str, Any]:
                 "cpu_us_per_token": {k: lr.cpu_us_per_token(k) for k in lr.usage},
                 "open_file_limits": lr.open_file_limits,
                 "peak_ollama_requests": lr.peak_ollama_requests,
+                "store_writes_per_turn": ladder([float(w) for w in lr.store_writes]),
+                "store_write_bound": lr.store_write_bound(),
             }
             for lr in r.concurrency.levels
         ]

@@ -63,6 +63,7 @@ class Mochi:
     bridge: Child
     grpc_target: str
     http_url: str
+    data_dir: Path
 
     def runtime(self) -> Runtime:
         """What the processes actually loaded (their mapped libraries)."""
@@ -123,7 +124,7 @@ async def start_mochi(
         bridge.stop()
         server.stop()
         raise
-    return Mochi(label, server, bridge, target, url)
+    return Mochi(label, server, bridge, target, url, Path(data_dir))
 
 
 @dataclass

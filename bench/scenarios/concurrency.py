@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from bench.stack import Channels, FakeOllama, Runtime, create_sessions, start_mo
 from bench.stats import percentile
 
 SETTLE_SECONDS = 1.0
+# The server's default MOCHI_CHECKPOINT_INTERVAL_MS.
+CHECKPOINT_INTERVAL_S = 0.5
 # A level that has not finished this long after its nominal length is cut off.
 # Streams one HTTP client carries.
 STREAMS_PER_CLIENT = 50
@@ -53,6 +57,13 @@ class LevelResult:
     # The most chat requests the fake Ollama served at once during the level.
     peak_ollama_requests: int = 0
     runtime: Runtime | None = None
+    # How many store writes each turn took (start, checkpoints, end).
+    store_writes: list[int] = field(default_factory=list)
+
+    def store_write_bound(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> float:
+        """2 + the longest turn's seconds ÷ the checkpoint interval."""
+        longest = max(self.durations_s, default=self.level.seconds)
+        return 2 + longest / interval_s
 
     def rss_per_stream_kb(self, process: str) -> float:
         u = self.usage.get(process)
@@ -173,7 +184,14 @@ async def _level(
             await client.aclose()
         await channels.close()
         mochi.stop()
+    result.store_writes = _store_writes(mochi.data_dir / "mochi.db")
     return result
+
+
+def _store_writes(database: Path) -> list[int]:
+    """The store writes of each turn, as the server counted them."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return [writes for (writes,) in db.execute("SELECT writes FROM turns")]
 
 
 async def run(
