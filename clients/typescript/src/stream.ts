@@ -126,7 +126,7 @@ function followTurn(
   const progress: Progress = { turnId: undefined, lastEventId: undefined };
   const rest: Open = (call) =>
     chat.watchTurn(
-      { sessionId, turnId: progress.turnId ?? "", afterEventId: "" },
+      { sessionId, turnId: progress.turnId ?? "", afterEventId: progress.lastEventId ?? "" },
       call,
     );
   const events = follow(open, resumable ? rest : undefined, progress, options);

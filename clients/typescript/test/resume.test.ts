@@ -71,7 +71,7 @@ describe("a stream whose connection drops", () => {
         for await (const event of droppable.chatStream({ sessionId, message: longMessage(30) })) {
           seen.push(event.case);
           if (seen.length === 3) {
-            process.kill(Number(process.env["MOCHI_DROPPABLE_PID"]), "SIGUSR1");
+            await cutConnections(droppable, sessionId);
           }
         }
       },
