@@ -22,8 +22,8 @@ from mochi_grpc.chat.event_records import encode
 from mochi_grpc.chat.events import TurnEvent
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.turn_log import TurnLog, merge_deltas
-from mochi_grpc.entities import Message, Session
-from mochi_grpc.store import IN_PROGRESS, RUNNING, EventRecord, SessionStore, TurnWrite
+from mochi_grpc.entities import Message, Session, utc_now
+from mochi_grpc.store import IN_PROGRESS, RUNNING, SessionStore, TurnWrite
 
 log = logging.getLogger(__name__)
 
@@ -63,40 +63,56 @@ class TurnProgress:
     stored_position: int = 0
     stored_at: float = field(default_factory=time.monotonic)
     _begun: bool = False
-    _writing_position: int = 0
-
-    def messages_so_far(self) -> list[Message] | None:
-        partial = (
-            [self.reply.message(IN_PROGRESS)]
-            if self.reply is not None and self.reply.has_output
-            else []
-        )
-        messages = [*self.new, *self.produced, *partial]
-        return messages or None
+    # How many of the turn's whole messages (new, produced) are stored.
+    _whole_stored: int = 0
+    # (stored_position, _whole_stored) once the write under way is stored.
+    _writing: tuple[int, int] = (0, 0)
 
     def next_write(self) -> TurnWrite:
-        begin = not self._begun
-        events: list[EventRecord] = []
-        if begin:
-            status, messages = RUNNING, self.new or None
+        """The write that brings the store up to date with the turn: its
+        start, the output since the last write, or its end."""
+        if not self._begun:
             self.session.active_turn_id = self.turn_id
-        else:
-            placed = self.log.after(self.stored_position)
-            if self.ending is None:
-                status, messages = RUNNING, self.messages_so_far()
-            else:
-                status, messages = self.ending.status, self.ending.messages
-                placed += self.log.ends_after(self.ending.events)
-                self.session.active_turn_id = None
-            events = [encode(end, event) for end, event in merge_deltas(placed)]
-        self._writing_position = events[-1].position if events else self.stored_position
+            self._writing = (self.stored_position, len(self.new))
+            messages = self.new or None
+            return TurnWrite(
+                self.session, self.turn_id, RUNNING, self.keep, messages, [], begin=True
+            )
+        placed = self.log.after(self.stored_position)
+        if self.ending is not None:
+            self.session.active_turn_id = None
+            placed += self.log.ends_after(self.ending.events)
+        events = [encode(end, event) for end, event in merge_deltas(placed)]
+        position = events[-1].position if events else self.stored_position
+        if self.ending is not None:
+            self._writing = (position, self._whole_stored)
+            return TurnWrite(
+                self.session,
+                self.turn_id,
+                self.ending.status,
+                self.keep,
+                self.ending.messages,
+                events,
+            )
+        # A checkpoint: the messages stored whole before stay as they are.
+        whole = [*self.new, *self.produced]
+        partial = self.reply.message(IN_PROGRESS) if self.reply and self.reply.has_output else None
+        changed = whole[self._whole_stored :] + ([partial] if partial else [])
+        self._writing = (position, len(whole))
+        self.session.updated_at = utc_now()
         return TurnWrite(
-            self.session, self.turn_id, status, self.keep, messages, events, begin=begin
+            self.session,
+            self.turn_id,
+            RUNNING,
+            self.keep + self._whole_stored,
+            changed or None,
+            events,
+            whole_session=False,
         )
 
     def written(self) -> None:
         self._begun = True
-        self.stored_position = self._writing_position
+        self.stored_position, self._whole_stored = self._writing
         self.stored_at = time.monotonic()
         self.log.compact(self.stored_position)
 

@@ -43,6 +43,10 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 def encode(end: int, event: TurnEvent) -> EventRecord:
+    if isinstance(event, ContentDelta):  # the most frequent: no dataclass walk
+        return EventRecord(
+            end, "content_delta", _dumps({"content": event.content, "role": event.role})
+        )
     kind = _KINDS.get(type(event))
     if kind is not None:
         return EventRecord(end, kind, _dumps(asdict(event)))

@@ -21,14 +21,13 @@ Sent = tuple[str, TurnEvent]
 async def deliver(log: TurnLog, after: int = 0, *, coalesce: bool = True) -> AsyncGenerator[Sent]:
     """The events of `log` after position `after`, live until the log is
     closed. Closing this generator only stops this reader."""
-    wake = log.subscribe()
-    position = after
+    reader = log.subscribe(after)
     try:
         while True:
-            wake.clear()
-            batch = log.after(position)
+            reader.wake.clear()
+            batch = log.after(reader.position)
             if batch:
-                position = batch[-1][0]
+                reader.position = batch[-1][0]
                 if coalesce and len(batch) > 1:
                     batch = merge_deltas(batch)
                 for end, event in batch:
@@ -36,6 +35,6 @@ async def deliver(log: TurnLog, after: int = 0, *, coalesce: bool = True) -> Asy
             elif log.closed:
                 return
             else:
-                await wake.wait()
+                await reader.wake.wait()
     finally:
-        log.unsubscribe(wake)
+        log.unsubscribe(reader)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import groupby
 
 from mochi_grpc.chat.events import ContentDelta, ThinkingDelta, TurnEvent
 from mochi_grpc.errors import InvalidRequest
@@ -56,23 +58,40 @@ def tail_of(event: TurnEvent, size: int) -> TurnEvent:
     return event
 
 
+def _run_key(event: TurnEvent) -> object:
+    """Events with the same key next to each other merge into one."""
+    if isinstance(event, ContentDelta):
+        return (ContentDelta, event.role)
+    if isinstance(event, ThinkingDelta):
+        return ThinkingDelta
+    return object()  # equal to nothing: never merged
+
+
 def merge_deltas(events: list[Positioned]) -> list[Positioned]:
     """Joins runs of adjacent content (same role) or thinking deltas; a merged
-    delta ends where its last piece ended."""
+    delta ends where its last piece ended. Linear in the text."""
     merged: list[Positioned] = []
-    for end, event in events:
-        last = merged[-1][1] if merged else None
-        if (
-            isinstance(event, ContentDelta)
-            and isinstance(last, ContentDelta)
-            and last.role == event.role
-        ):
-            merged[-1] = (end, ContentDelta(last.content + event.content, event.role))
-        elif isinstance(event, ThinkingDelta) and isinstance(last, ThinkingDelta):
-            merged[-1] = (end, ThinkingDelta(last.content + event.content))
-        else:
-            merged.append((end, event))
+    for _, group in groupby(events, key=lambda positioned: _run_key(positioned[1])):
+        run = list(group)
+        end, last = run[-1]
+        merged.append((end, last if len(run) == 1 else _joined([e for _, e in run])))
     return merged
+
+
+def _joined(run: list[TurnEvent]) -> TurnEvent:
+    first = run[0]
+    if isinstance(first, ContentDelta):
+        text = "".join(e.content for e in run if isinstance(e, ContentDelta))
+        return ContentDelta(text, first.role)
+    return ThinkingDelta("".join(e.content for e in run if isinstance(e, ThinkingDelta)))
+
+
+@dataclass(eq=False)
+class Reader:
+    """One reader of a log: woken by every change, at its own position."""
+
+    position: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class TurnLog:
@@ -85,7 +104,7 @@ class TurnLog:
             self._events.append(event)
         self.end = self._ends[-1] if self._ends else 0
         self.closed = closed
-        self._readers: set[asyncio.Event] = set()
+        self._readers: set[Reader] = set()
 
     def append(self, event: TurnEvent) -> int:
         """Adds an event and wakes the readers; returns where it ends."""
@@ -93,14 +112,14 @@ class TurnLog:
         self._ends.append(self.end)
         self._events.append(event)
         for reader in self._readers:
-            reader.set()
+            reader.wake.set()
         return self.end
 
     def close(self) -> None:
         """No event follows; readers end once they have read everything."""
         self.closed = True
         for reader in self._readers:
-            reader.set()
+            reader.wake.set()
 
     def ends_after(self, events: list[TurnEvent]) -> list[Positioned]:
         """Where `events` would end if appended now (the log is unchanged)."""
@@ -123,7 +142,9 @@ class TurnLog:
         return found
 
     def compact(self, upto: int) -> None:
-        """Merges the runs of deltas that end at or before `upto`."""
+        """Merges the runs of deltas that end at or before `upto` and that
+        every reader has taken (a reader may want them one by one)."""
+        upto = min([upto, *(reader.position for reader in self._readers)])
         first = bisect_right(self._ends, upto)
         head = merge_deltas(list(zip(self._ends[:first], self._events[:first], strict=True)))
         if len(head) == first:
@@ -137,11 +158,11 @@ class TurnLog:
                 "after_event_id is past the last event of the turn", field="after_event_id"
             )
 
-    def subscribe(self) -> asyncio.Event:
-        """An event set by every append and by close, until unsubscribed."""
-        reader = asyncio.Event()
+    def subscribe(self, position: int) -> Reader:
+        """A reader at `position`, woken by every append and by close."""
+        reader = Reader(position)
         self._readers.add(reader)
         return reader
 
-    def unsubscribe(self, reader: asyncio.Event) -> None:
+    def unsubscribe(self, reader: Reader) -> None:
         self._readers.discard(reader)

@@ -43,10 +43,12 @@ INTERRUPTED = "interrupted"
 class TurnWrite:
     """What one write of a turn stores, all of it or nothing.
 
-    The session's metadata (its active_turn_id included); its messages from
-    position `keep` on replaced by `messages` (None leaves them as they are);
-    the turn's `status`; and `events` appended to the turn's events. `begin`
-    creates the turn (the session's oldest turns beyond the kept ones go)."""
+    The session's metadata (its active_turn_id included), or with
+    `whole_session` false only its message_count and updated_at; its messages
+    from position `keep` on replaced by `messages` (None leaves them as they
+    are); the turn's `status`; and `events` appended to the turn's events.
+    `begin` creates the turn (the session's oldest turns beyond the kept ones
+    go)."""
 
     session: Session
     turn_id: str
@@ -55,6 +57,7 @@ class TurnWrite:
     messages: Sequence[Message] | None
     events: Sequence[EventRecord]
     begin: bool = False
+    whole_session: bool = True
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,13 @@ def _replace_tail(
 
 def _write_turn(conn: sqlite3.Connection, write: TurnWrite, columns: dict[str, Any]) -> None:
     sid, tid = write.session.session_id, write.turn_id
-    _update_session(conn, columns)
+    if write.whole_session:
+        _update_session(conn, columns)
+    else:
+        conn.execute(
+            "UPDATE sessions SET message_count = ?, updated_at = ? WHERE session_id = ?",
+            (columns["message_count"], columns["updated_at"], sid),
+        )
     if write.begin:
         conn.execute(
             "DELETE FROM turns WHERE session_id = ? AND turn_id NOT IN (SELECT turn_id FROM"
@@ -416,7 +422,18 @@ class SqliteStore:
         for write in writes:
             if write.messages is not None:
                 write.session.message_count = write.keep + len(write.messages)
-        batch = [(write, session_columns(write.session)) for write in writes]
+        batch = [
+            (
+                write,
+                session_columns(write.session)
+                if write.whole_session
+                else {
+                    "message_count": write.session.message_count,
+                    "updated_at": format_time(write.session.updated_at),
+                },
+            )
+            for write in writes
+        ]
 
         def work(conn: sqlite3.Connection) -> None:
             def body() -> None:

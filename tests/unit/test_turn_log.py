@@ -170,3 +170,21 @@ async def test_a_reader_that_goes_away_leaves_the_log_as_it_was() -> None:
 
     assert [e for _, e in log.after(0)] == [ContentDelta("first"), ContentDelta(" second")]
     assert [sent async for sent in deliver(log, 5)] == [("t1:12", ContentDelta(" second"))]
+
+
+async def test_stored_deltas_stay_apart_for_a_reader_that_wants_them_one_by_one() -> None:
+    log = TurnLog("t1")
+    log.append(ContentDelta("a"))
+    async with aclosing(deliver(log, coalesce=False)) as events:
+        assert await anext(events) == ("t1:1", ContentDelta("a"))
+        log.append(ContentDelta("b"))
+        log.append(ContentDelta("c"))
+        log.compact(log.end)  # stored, but the reader has not taken them yet
+        log.close()
+
+        assert [sent async for sent in events] == [
+            ("t1:2", ContentDelta("b")),
+            ("t1:3", ContentDelta("c")),
+        ]
+    log.compact(log.end)  # no reader left: merged now
+    assert log.after(0) == [(3, ContentDelta("abc"))]
