@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from mochi_grpc.chat.event_records import encode
 from mochi_grpc.chat.events import TurnEvent
 from mochi_grpc.chat.reply import ReplyBuilder
-from mochi_grpc.chat.turn_log import TurnLog, merge_deltas
+from mochi_grpc.chat.turn_log import Positioned, TurnLog, merge_deltas
 from mochi_grpc.entities import Message, Session, utc_now
 from mochi_grpc.store import IN_PROGRESS, RUNNING, SessionStore, TurnWrite
 
@@ -67,6 +67,8 @@ class TurnProgress:
     _whole_stored: int = 0
     # (stored_position, _whole_stored) once the write under way is stored.
     _writing: tuple[int, int] = (0, 0)
+    # The events the write under way stores, merged.
+    _merged: list[Positioned] = field(default_factory=list)
 
     def next_write(self) -> TurnWrite:
         """The write that brings the store up to date with the turn: its
@@ -78,11 +80,12 @@ class TurnProgress:
             return TurnWrite(
                 self.session, self.turn_id, RUNNING, self.keep, messages, [], begin=True
             )
-        placed = self.log.after(self.stored_position)
+        self._merged = merge_deltas(self.log.after(self.stored_position))
+        placed = self._merged
         if self.ending is not None:
             self.session.active_turn_id = None
-            placed += self.log.ends_after(self.ending.events)
-        events = [encode(end, event) for end, event in merge_deltas(placed)]
+            placed = placed + self.log.ends_after(self.ending.events)
+        events = [encode(end, event) for end, event in placed]
         position = events[-1].position if events else self.stored_position
         if self.ending is not None:
             self._writing = (position, self._whole_stored)
@@ -114,7 +117,8 @@ class TurnProgress:
         self._begun = True
         self.stored_position, self._whole_stored = self._writing
         self.stored_at = time.monotonic()
-        self.log.compact(self.stored_position)
+        if self.ending is None and self._merged:
+            self.log.compact(self._merged[-1][0], self._merged)
 
 
 class TurnJournal:

@@ -18,7 +18,6 @@ import asyncio
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import groupby
 
 from mochi_grpc.chat.events import ContentDelta, ThinkingDelta, TurnEvent
 from mochi_grpc.errors import InvalidRequest
@@ -58,32 +57,47 @@ def tail_of(event: TurnEvent, size: int) -> TurnEvent:
     return event
 
 
-def _run_key(event: TurnEvent) -> object:
-    """Events with the same key next to each other merge into one."""
-    if isinstance(event, ContentDelta):
-        return (ContentDelta, event.role)
-    if isinstance(event, ThinkingDelta):
-        return ThinkingDelta
-    return object()  # equal to nothing: never merged
-
-
 def merge_deltas(events: list[Positioned]) -> list[Positioned]:
     """Joins runs of adjacent content (same role) or thinking deltas; a merged
-    delta ends where its last piece ended. Linear in the text."""
+    delta ends where its last piece ended. Linear in the text; this runs over
+    every event of a turn before it is stored, so it is kept tight."""
     merged: list[Positioned] = []
-    for _, group in groupby(events, key=lambda positioned: _run_key(positioned[1])):
-        run = list(group)
-        end, last = run[-1]
-        merged.append((end, last if len(run) == 1 else _joined([e for _, e in run])))
+    pieces: list[str] = []  # the texts of the open run
+    run_kind: type | None = None
+    run_role = ""
+    run_end = 0
+
+    def close_run() -> None:
+        text = "".join(pieces)
+        merged.append(
+            (
+                run_end,
+                ContentDelta(text, run_role) if run_kind is ContentDelta else ThinkingDelta(text),
+            )
+        )
+
+    for end, event in events:
+        kind: type | None
+        if isinstance(event, ContentDelta):
+            kind, role, text = ContentDelta, event.role, event.content
+        elif isinstance(event, ThinkingDelta):
+            kind, role, text = ThinkingDelta, "", event.content
+        else:
+            if run_kind is not None:
+                close_run()
+                run_kind = None
+            merged.append((end, event))
+            continue
+        if kind is run_kind and role == run_role:
+            pieces.append(text)
+        else:
+            if run_kind is not None:
+                close_run()
+            run_kind, run_role, pieces = kind, role, [text]
+        run_end = end
+    if run_kind is not None:
+        close_run()
     return merged
-
-
-def _joined(run: list[TurnEvent]) -> TurnEvent:
-    first = run[0]
-    if isinstance(first, ContentDelta):
-        text = "".join(e.content for e in run if isinstance(e, ContentDelta))
-        return ContentDelta(text, first.role)
-    return ThinkingDelta("".join(e.content for e in run if isinstance(e, ThinkingDelta)))
 
 
 @dataclass(eq=False)
@@ -94,23 +108,24 @@ class Reader:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _end_of(positioned: Positioned) -> int:
+    return positioned[0]
+
+
 class TurnLog:
     def __init__(self, turn_id: str, events: Iterable[Positioned] = (), *, closed: bool = False):
         self.turn_id = turn_id
-        self._ends: list[int] = []
-        self._events: list[TurnEvent] = []
-        for end, event in events:
-            self._ends.append(end)
-            self._events.append(event)
-        self.end = self._ends[-1] if self._ends else 0
+        self._items: list[Positioned] = list(events)
+        self.end = self._items[-1][0] if self._items else 0
         self.closed = closed
         self._readers: set[Reader] = set()
+        # Events up to this position are merged already.
+        self._compacted = 0
 
     def append(self, event: TurnEvent) -> int:
         """Adds an event and wakes the readers; returns where it ends."""
         self.end += size_of(event)
-        self._ends.append(self.end)
-        self._events.append(event)
+        self._items.append((self.end, event))
         for reader in self._readers:
             reader.wake.set()
         return self.end
@@ -132,8 +147,7 @@ class TurnLog:
 
     def after(self, position: int) -> list[Positioned]:
         """Every event after `position`; a delta the position cuts is sliced."""
-        first = bisect_right(self._ends, position)
-        found = list(zip(self._ends[first:], self._events[first:], strict=True))
+        found = self._items[bisect_right(self._items, position, key=_end_of) :]
         if found:
             end, event = found[0]
             size = size_of(event)
@@ -141,16 +155,20 @@ class TurnLog:
                 found[0] = (end, tail_of(event, end - position))
         return found
 
-    def compact(self, upto: int) -> None:
+    def compact(self, upto: int, merged: list[Positioned] | None = None) -> None:
         """Merges the runs of deltas that end at or before `upto` and that
-        every reader has taken (a reader may want them one by one)."""
-        upto = min([upto, *(reader.position for reader in self._readers)])
-        first = bisect_right(self._ends, upto)
-        head = merge_deltas(list(zip(self._ends[:first], self._events[:first], strict=True)))
-        if len(head) == first:
+        every reader has taken (a reader may want them one by one).
+        `merged`, if given, is what the events after the last compaction up
+        to `upto` are when merged (already worked out for the store)."""
+        limit = min([upto, *(reader.position for reader in self._readers)])
+        if limit <= self._compacted:
             return
-        self._ends[:first] = [end for end, _ in head]
-        self._events[:first] = [event for _, event in head]
+        first = bisect_right(self._items, self._compacted, key=_end_of)
+        last = bisect_right(self._items, limit, key=_end_of)
+        if merged is None or limit != upto:
+            merged = merge_deltas(self._items[first:last])
+        self._items[first:last] = merged
+        self._compacted = limit
 
     def check_position(self, position: int) -> None:
         if position > self.end:

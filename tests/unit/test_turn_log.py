@@ -186,5 +186,5 @@ async def test_stored_deltas_stay_apart_for_a_reader_that_wants_them_one_by_one(
             ("t1:2", ContentDelta("b")),
             ("t1:3", ContentDelta("c")),
         ]
-    log.compact(log.end)  # no reader left: merged now
-    assert log.after(0) == [(3, ContentDelta("abc"))]
+    log.compact(log.end)  # no reader left: what was not merged yet is now
+    assert log.after(0) == [(1, ContentDelta("a")), (3, ContentDelta("bc"))]
