@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -147,6 +148,10 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
 
 async def serve(settings: Settings) -> None:
     running = await start(settings)
+    # What start-up loaded (modules, protobuf descriptors, schemas) lives as
+    # long as the process: out of the collector's sight, the full collections
+    # that the objects of running turns set off do not walk it every time.
+    gc.freeze()
     connected = await running.llm.is_connected()
     serving = (
         f"Ollama at {settings.ollama_host} {'answers' if connected else 'does not answer yet'}"
