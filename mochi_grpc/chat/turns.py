@@ -298,6 +298,11 @@ class ChatEngine:
             log.warning("turn on session %s failed: %s", session_id, exc.message)
             kept = self._kept(progress, state, BACKEND_FAILED)
             return Ending(BACKEND_FAILED, kept, [TurnFailed(exc)])
+        except Exception:
+            # A fault of ours: the turn still ends, stored and reported.
+            log.exception("turn %s on session %s failed", live.turn_id, session_id)
+            kept = self._kept(progress, state, INTERRUPTED)
+            return Ending(INTERRUPTED, kept, [TurnFailed(MochiError("Internal error"))])
         except asyncio.CancelledError:
             reason = SHUTDOWN if self.shutting_down else live.stop_reason or CANCELLED
             error = stopped_error(session_id, reason)
