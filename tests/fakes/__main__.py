@@ -13,9 +13,10 @@ import dataclasses
 import json
 import logging
 import signal
+import time
 from typing import Any
 
-from tests.fakes.fake_ollama import FakeOllama, Reply, echo_reply
+from tests.fakes.fake_ollama import FakeOllama, RecordedChat, Reply, echo_reply
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +37,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--show-requests",
         action="store_true",
-        help="print what each chat request asks for (messages, options, tools)",
+        help="print what each chat request asks for (messages, options, tools),"
+        " and how it ended: written to its end, or the caller hung up",
     )
     return parser.parse_args(argv)
 
@@ -54,7 +56,42 @@ async def _serve(host: str, port: int, chunk_delay: float, show_requests: bool) 
     fake.default_reply = slow_echo
     async with fake:
         print(f"fake Ollama listening on {fake.url} (Ctrl-C to stop)", flush=True)
-        await _until_terminated()
+        if not show_requests:
+            await _until_terminated()
+            return
+        endings = asyncio.create_task(_show_endings(fake))
+        try:
+            await _until_terminated()
+        finally:
+            endings.cancel()
+
+
+async def _show_endings(fake: FakeOllama) -> None:
+    """Prints, for each chat request, how it ended and when."""
+    watchers: set[asyncio.Task[None]] = set()
+
+    async def watch(number: int, rec: RecordedChat, started: float) -> None:
+        await fake.wait_for_end(rec)
+        seconds = time.monotonic() - started
+        how = (
+            "ran to its end"
+            if rec.completed
+            else "stopped: the caller hung up"
+            if rec.disconnected.is_set()
+            else "stopped"
+        )
+        print(
+            f"request {number}: {how} after {rec.chunks_sent} lines, {seconds:.2f} s",
+            flush=True,
+        )
+
+    number = 0
+    while True:
+        number += 1
+        rec = await fake.wait_for_request(number)
+        task = asyncio.create_task(watch(number, rec, time.monotonic()))
+        watchers.add(task)
+        task.add_done_callback(watchers.discard)
 
 
 async def _until_terminated() -> None:

@@ -630,6 +630,10 @@ class FakeOllama:
                 f"response ended after {rec.chunks_sent} lines, expected at least {n}"
             )
 
+    async def wait_for_end(self, rec: RecordedChat) -> None:
+        """Wait until the fake is done with ``rec``: written whole, or the caller hung up."""
+        await self._signal.wait_until(lambda: rec.finished)
+
     # -- endpoints ---------------------------------------------------------
 
     async def _root(self, request: Request) -> Response:
