@@ -134,6 +134,14 @@ def _page_size(requested: int | None, default: int) -> int:
     return min(requested, MAX_PAGE_SIZE)
 
 
+def _check_session(conn: sqlite3.Connection, session_id: str) -> None:
+    if (
+        conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        is None
+    ):
+        raise SessionNotFound(session_id)
+
+
 def _update_session(conn: sqlite3.Connection, columns: dict[str, Any]) -> None:
     assignments = ", ".join(f"{n} = :{n}" for n in columns if n != "session_id")
     cursor = conn.execute(
@@ -338,13 +346,7 @@ class SqliteStore:
         size = _page_size(page_size, -1) if page_size is not None else -1
 
         def work(conn: sqlite3.Connection) -> MessagePage:
-            if (
-                conn.execute(
-                    "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
-                ).fetchone()
-                is None
-            ):
-                raise SessionNotFound(session_id)
+            _check_session(conn, session_id)
             limit = size + 1 if size > 0 else -1
             rows = conn.execute(
                 "SELECT * FROM messages WHERE session_id = ? AND position >= ?"
@@ -450,13 +452,7 @@ class SqliteStore:
         def work(conn: sqlite3.Connection) -> StoredTurn | None:
             conn.execute("BEGIN")  # one snapshot for the turn and its events
             try:
-                if (
-                    conn.execute(
-                        "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
-                    ).fetchone()
-                    is None
-                ):
-                    raise SessionNotFound(session_id)
+                _check_session(conn, session_id)
                 sql = "SELECT turn_id, status FROM turns WHERE session_id = ?"
                 params: tuple[str, ...] = (session_id,)
                 if turn_id is not None:
