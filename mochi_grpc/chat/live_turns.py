@@ -60,9 +60,6 @@ class LiveTurns:
     def __init__(self) -> None:
         self._by_session: dict[str, LiveTurn] = {}
 
-    def __len__(self) -> int:
-        return len(self._by_session)
-
     def add(self, turn: LiveTurn) -> None:
         self._by_session[turn.session_id] = turn
 
