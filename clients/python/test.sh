@@ -12,18 +12,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
-STAMP=$VENV/.mochi-client-installed
 
 if [[ -z ${MOCHI_GRPC_TARGET:-} ]]; then
     echo "test.sh: MOCHI_GRPC_TARGET is not set; run it under clients/live_server.py" >&2
     exit 2
 fi
 
-wanted=$(sha256sum "$HERE/pyproject.toml" | cut -d' ' -f1)
-if [[ ! -f $STAMP || $(cat "$STAMP") != "$wanted" ]]; then
-    PYTHONWARNINGS=ignore "$PY" -m pip install --quiet --disable-pip-version-check -e "$HERE[dev]"
-    echo "$wanted" >"$STAMP"
-fi
+VENV=$VENV "$HERE/install.sh"
 
 "$HERE/gen.sh" --if-needed
 

@@ -1,8 +1,9 @@
 """Stream one reply to the terminal: ``python -m mochi_client.example "Hello"``.
 
-Creates a session for $MOCHI_MODEL (default llama3.2:latest) on the server at
-$MOCHI_GRPC_TARGET (default localhost:50051) and prints the reply on stdout as
-it arrives; the session id goes to stderr.
+Creates a session for $MOCHI_MODEL on the server at $MOCHI_GRPC_TARGET
+(default localhost:50051) and prints the reply on stdout as it arrives. Without
+MOCHI_MODEL it uses the first chat model the server lists, and says which on
+stderr; the session id goes to stderr too.
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ from mochi_client import (
     ToolCallConfirmationRequired,
 )
 
-DEFAULT_MODEL = "llama3.2:latest"
+
+async def pick_model(client: MochiClient) -> str | None:
+    """$MOCHI_MODEL, else the first chat model the server lists (None: none)."""
+    chosen = os.environ.get("MOCHI_MODEL")
+    if chosen:
+        return chosen
+    models = await client.list_models()
+    if not models:
+        print("error: the server lists no chat model; set MOCHI_MODEL", file=sys.stderr)
+        return None
+    print(f"model {models[0].name} (set MOCHI_MODEL to choose another)", file=sys.stderr)
+    return models[0].name
 
 
-async def run(prompt: str, model: str) -> int:
+async def run(prompt: str) -> int:
     """Create a session, stream the reply to ``prompt``; the exit status."""
     async with MochiClient() as client:
+        model = await pick_model(client)
+        if model is None:
+            return 1
         session = await client.create_session(model)
         print(f"session {session.session_id} on {client.target}", file=sys.stderr)
         async with client.chat_stream(session.session_id, prompt) as events:
@@ -49,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mochi_client.example", description=__doc__)
     parser.add_argument("prompt", nargs="+", help="the message to send")
     args = parser.parse_args(argv)
-    model = os.environ.get("MOCHI_MODEL") or DEFAULT_MODEL
     try:
-        return asyncio.run(run(" ".join(args.prompt), model))
+        return asyncio.run(run(" ".join(args.prompt)))
     except MochiError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

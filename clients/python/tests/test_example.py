@@ -22,10 +22,28 @@ def run_example(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.usefixtures("target")
 def test_example_prints_the_streamed_reply() -> None:
-    done = run_example("Hello")
+    done = run_example("Hello", MOCHI_MODEL="llama3.2:latest")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "You said: Hello\n"
     assert done.stderr.startswith("session ")
+
+
+@pytest.mark.usefixtures("target")
+def test_without_mochi_model_the_example_uses_a_model_the_server_lists() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MOCHI_MODEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mochi_client.example", "Hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "You said: Hi\n"
+    assert done.stderr.splitlines()[0] == (
+        "model llama3.2:latest (set MOCHI_MODEL to choose another)"
+    )
 
 
 @pytest.mark.usefixtures("target")

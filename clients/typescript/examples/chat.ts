@@ -1,7 +1,7 @@
 // Streams one reply: npx tsx examples/chat.ts "Hello"
-// MOCHI_GRPC_TARGET (default localhost:50051) names the server,
-// MOCHI_MODEL (default llama3.2:latest) the model. Ctrl-C stops the reply;
-// the server keeps what was written so far.
+// MOCHI_GRPC_TARGET (default localhost:50051) names the server, MOCHI_MODEL
+// the model (default: the first chat model the server lists, named on
+// stderr). Ctrl-C stops the reply; the server keeps what was written so far.
 import { createMochiClient, DEFAULT_TARGET, readMochiError } from "../src/index.js";
 
 const message = process.argv.slice(2).join(" ");
@@ -11,11 +11,26 @@ if (message === "") {
 }
 
 const client = createMochiClient(process.env["MOCHI_GRPC_TARGET"] ?? DEFAULT_TARGET);
-const model = process.env["MOCHI_MODEL"] ?? "llama3.2:latest";
 const stop = new AbortController();
 process.once("SIGINT", () => stop.abort());
 
+/** MOCHI_MODEL, else the first chat model the server lists. */
+async function pickModel(): Promise<string> {
+  const chosen = process.env["MOCHI_MODEL"];
+  if (chosen !== undefined && chosen !== "") {
+    return chosen;
+  }
+  const { models } = await client.models.listModels({});
+  const first = models[0];
+  if (first === undefined) {
+    throw new Error("the server lists no chat model; set MOCHI_MODEL");
+  }
+  console.error(`model ${first.name} (set MOCHI_MODEL to choose another)`);
+  return first.name;
+}
+
 try {
+  const model = await pickModel();
   const { session } = await client.sessions.createSession({ model });
   if (session === undefined) {
     throw new Error("the server returned no session");

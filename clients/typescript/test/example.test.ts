@@ -28,10 +28,18 @@ describe("examples/chat.ts", () => {
   liveClient().close(); // fails early without MOCHI_GRPC_TARGET
 
   it("prints the streamed reply", async () => {
-    const result = await chatExample(["Hello"]);
+    const result = await chatExample(["Hello"], { MOCHI_MODEL: "llama3.2:latest" });
 
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, "You said: Hello\n");
+  });
+
+  it("uses a model the server lists when MOCHI_MODEL is unset, and says which", async () => {
+    const result = await chatExample(["Hi"], { MOCHI_MODEL: "" });
+
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "You said: Hi\n");
+    assert.match(result.stderr, /^model llama3\.2:latest \(set MOCHI_MODEL to choose another\)$/m);
   });
 
   it("reports a refused request and exits non-zero", async () => {

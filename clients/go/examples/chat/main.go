@@ -4,8 +4,8 @@
 //	go run ./examples/chat "Hello"
 //
 // MOCHI_GRPC_TARGET is the server (default localhost:50051), MOCHI_MODEL the
-// model (default llama3.2:latest). Ctrl-C stops the reply; the server keeps
-// the part already written.
+// model (default: the first chat model the server lists, named on stderr).
+// Ctrl-C stops the reply; the server keeps the part already written.
 package main
 
 import (
@@ -23,8 +23,6 @@ import (
 	"github.com/mochi-grpc/mochi-grpc/clients/go/mochiv1"
 )
 
-const defaultModel = "llama3.2:latest"
-
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: chat MESSAGE...")
@@ -33,22 +31,29 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	target := getenv("MOCHI_GRPC_TARGET", mochi.DefaultTarget)
-	model := getenv("MOCHI_MODEL", defaultModel)
-	if err := run(ctx, target, model, strings.Join(os.Args[1:], " "), os.Stdout); err != nil {
+	model := os.Getenv("MOCHI_MODEL")
+	if err := run(ctx, target, model, strings.Join(os.Args[1:], " "), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
 }
 
-// run creates a session for model on the server at target, sends message
-// and writes the reply to w as it arrives, then a newline.
-func run(ctx context.Context, target, model, message string, w io.Writer) error {
+// run creates a session for model (empty: the first chat model the server
+// lists, named on notes) on the server at target, sends message and writes
+// the reply to w as it arrives, then a newline.
+func run(ctx context.Context, target, model, message string, w, notes io.Writer) error {
 	client, err := mochi.Dial(target)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 
+	if model == "" {
+		if model, err = firstModel(ctx, client); err != nil {
+			return err
+		}
+		fmt.Fprintf(notes, "model %s (set MOCHI_MODEL to choose another)\n", model)
+	}
 	session, err := client.CreateSession(ctx, model)
 	if err != nil {
 		return describe(err)
@@ -70,6 +75,18 @@ func run(ctx context.Context, target, model, message string, w io.Writer) error 
 	}
 	_, err = fmt.Fprintln(w)
 	return err
+}
+
+// firstModel is the first chat model the server lists.
+func firstModel(ctx context.Context, client *mochi.Client) (string, error) {
+	resp, err := client.Models.ListModels(ctx, &mochiv1.ListModelsRequest{})
+	if err != nil {
+		return "", describe(err)
+	}
+	if len(resp.GetModels()) == 0 {
+		return "", errors.New("the server lists no chat model; set MOCHI_MODEL")
+	}
+	return resp.GetModels()[0].GetName(), nil
 }
 
 // describe puts the server's reason, when there is one, in front of err.

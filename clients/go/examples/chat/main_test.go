@@ -19,11 +19,31 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out strings.Builder
-	if err := run(ctx, target, getenv("MOCHI_MODEL", defaultModel), "Hello there", &out); err != nil {
+	if err := run(ctx, target, "llama3.2:latest", "Hello there", &out, &strings.Builder{}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if got, want := out.String(), "You said: Hello there\n"; got != want {
 		t.Errorf("output = %q, want %q", got, want)
+	}
+}
+
+// Without a model the example takes one the server lists and says which.
+func TestRunPicksAListedModel(t *testing.T) {
+	target := os.Getenv("MOCHI_GRPC_TARGET")
+	if target == "" {
+		t.Fatal("MOCHI_GRPC_TARGET is not set")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out, notes strings.Builder
+	if err := run(ctx, target, "", "Hi", &out, &notes); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got, want := out.String(), "You said: Hi\n"; got != want {
+		t.Errorf("output = %q, want %q", got, want)
+	}
+	if got, want := notes.String(), "model llama3.2:latest (set MOCHI_MODEL to choose another)\n"; got != want {
+		t.Errorf("notes = %q, want %q", got, want)
 	}
 }
 
@@ -34,7 +54,7 @@ func TestRunReportsReason(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	err := run(ctx, target, "no-such-model:latest", "Hello", &strings.Builder{})
+	err := run(ctx, target, "no-such-model:latest", "Hello", &strings.Builder{}, &strings.Builder{})
 	if err == nil || !strings.HasPrefix(err.Error(), "MODEL_NOT_FOUND: ") {
 		t.Errorf("run with an unknown model: %v, want an error starting with MODEL_NOT_FOUND", err)
 	}
