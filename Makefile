@@ -56,8 +56,10 @@ test: lint
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clients
 
-# The generated clients, from proto/ (not checked in: always made afresh).
+# The generated clients, from proto/ (not checked in: always made afresh),
+# and the Python client installed into .venv, so the examples run.
 clients: $(GENERATED)
+	clients/python/install.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" clients/python/gen.sh
 	bash clients/go/gen.sh
 	cd clients/typescript && bash -c 'source scripts/deps.sh && ensure_node_modules' && npm run --silent gen
