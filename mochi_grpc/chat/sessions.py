@@ -79,10 +79,12 @@ class SessionManager:
             prompt = SystemPrompt(check_content(system_prompt), label)
         elif system_prompt_source_file:
             prompt = await self._from_file(system_prompt_source_file)
+        # The backend resolves the name as Ollama does; the session keeps the
+        # name the model is listed under (`llama3.2` -> `llama3.2:latest`).
         info = await self._llm.get_model(model)
         now = utc_now()
         session = Session(
-            model=model,
+            model=info.name,
             created_at=now,
             updated_at=now,
             tool_settings=tool_settings or ToolSettings(),
@@ -107,10 +109,11 @@ class SessionManager:
             session = await self._store.get_session(session_id)
             if update.model is not None and update.model != session.model:
                 info = await self._llm.get_model(update.model)
-                session.model = update.model
-                session.context_window = context_window.for_new_model(
-                    session.context_window, info.context_length
-                )
+                if info.name != session.model:  # another spelling of the same model changes nothing
+                    session.model = info.name
+                    session.context_window = context_window.for_new_model(
+                        session.context_window, info.context_length
+                    )
             if update.tool_settings is not None:
                 session.tool_settings = update.tool_settings
             if update.agent_settings is not None:

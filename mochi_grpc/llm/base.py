@@ -62,7 +62,8 @@ class LLMBackend(Protocol):
     async def list_models(self) -> list[ModelInfo]: ...
 
     async def get_model(self, name: str) -> ModelInfo:
-        """Exact-name lookup; raises ModelNotFound."""
+        """Lookup by Ollama's name rules (llm.model_names); the info carries the
+        name as listed. Raises ModelNotFound."""
         ...
 
     async def is_connected(self) -> bool: ...

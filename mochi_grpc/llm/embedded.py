@@ -43,6 +43,7 @@ from typing import Any, Final
 from mochi_grpc.errors import BackendError, ModelNotFound, Overloaded
 from mochi_grpc.llm.base import ChatChunk, ChatRequest, ModelInfo
 from mochi_grpc.llm.gguf import read_facts
+from mochi_grpc.llm.model_names import find_listed
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ BUNDLED_FILE: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # the KV cache grows with it (8192 tokens of SmolLM2-135M take ~190 MB).
 DEFAULT_MAX_CONTEXT: Final = 8192
 DEFAULT_MAX_WAITING: Final = 8
+# When a refused request may come back: a place in the line opens when the
+# reply being generated ends, and the bundled model writes ~70 tokens a second
+# on one thread, so a reply of a couple of hundred tokens takes about this long.
+RETRY_AFTER_SECONDS: Final = 3.0
 
 # Ollama option -> llama.cpp request field, for the options passed on as is.
 _SAMPLING_OPTIONS: Final[dict[str, str]] = {
@@ -400,8 +405,7 @@ class EmbeddedBackend:
         )
 
     def _require(self, model: str) -> None:
-        if model != self.info.name:
-            raise ModelNotFound(model)
+        self._lookup(model)
         if self._closed:
             raise EmbeddedModelError("The embedded model has been closed")
 
@@ -441,7 +445,8 @@ class EmbeddedBackend:
             self.stats.refused += 1
             raise Overloaded(
                 f"The embedded model is busy and {self._waiting} requests are waiting; "
-                "try again shortly"
+                "try again shortly",
+                retry_after_seconds=RETRY_AFTER_SECONDS,
             )
         self._waiting += 1
         try:
@@ -509,7 +514,14 @@ class EmbeddedBackend:
         return [self.info]
 
     async def get_model(self, name: str) -> ModelInfo:
-        if name != self.info.name:
+        return self._lookup(name)
+
+    def _lookup(self, name: str) -> ModelInfo:
+        """The one model, by Ollama's name rules. An untagged name means
+        `:latest`, which is not this model's tag: `smollm2` is smollm2:latest,
+        a different model in Ollama's library, so only `smollm2:135m` (in any
+        case, with or without the default registry and namespace) is this one."""
+        if find_listed(name, [self.info.name]) is None:
             raise ModelNotFound(name)
         return self.info
 

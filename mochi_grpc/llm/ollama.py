@@ -15,6 +15,7 @@ import ollama
 from mochi_grpc.entities import ToolCall
 from mochi_grpc.errors import BackendError, ModelNotFound, OllamaError, OllamaUnreachable
 from mochi_grpc.llm.base import DEFAULT_CONTEXT_LENGTH, ChatChunk, ChatRequest, ModelInfo
+from mochi_grpc.llm.model_names import find_listed
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +155,13 @@ class OllamaBackend:
         return models
 
     async def get_model(self, name: str) -> ModelInfo:
-        for entry in await self._entries():
-            if entry.model == name:
-                return await self._describe(entry)
-        raise ModelNotFound(name)
+        """The listed model `name` stands for under Ollama's name rules
+        (`llama3.2` is `llama3.2:latest`); its info carries the listed name."""
+        entries = {entry.model or "": entry for entry in await self._entries()}
+        listed = find_listed(name, entries)
+        if listed is None:
+            raise ModelNotFound(name)
+        return await self._describe(entries[listed])
 
     async def is_connected(self) -> bool:
         try:

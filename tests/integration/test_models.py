@@ -50,12 +50,49 @@ async def test_model_without_reported_context_length_gets_2048(
     assert got.model.context_length == 2048
 
 
-async def test_get_model_needs_the_exact_name(models: ModelStub) -> None:
-    got = await models.GetModel(pb.GetModelRequest(name="llama3.2:latest"))
-    assert got.model.context_length == 131072
+@pytest.mark.parametrize(
+    "name",
+    [
+        "acc",
+        "acc:latest",
+        "ACC",
+        "library/acc",
+        "registry.ollama.ai/library/acc:latest",
+        "Registry.Ollama.AI/Library/Acc:Latest",
+    ],
+)
+async def test_get_model_answers_to_every_name_ollama_answers_to(
+    models: ModelStub, fake_ollama: FakeOllama, name: str
+) -> None:
+    fake_ollama.add_model(FakeModel(name="acc:latest", context_length=8000))
 
+    got = await models.GetModel(pb.GetModelRequest(name=name))
+
+    assert (got.model.name, got.model.context_length) == ("acc:latest", 8000)
+
+
+async def test_get_model_keeps_another_namespace_or_host_apart(
+    models: ModelStub, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.add_model(FakeModel(name="myname/acc:latest", context_length=8000))
+    fake_ollama.add_model(FakeModel(name="hf.co/user/repo:Q4_K_M", context_length=9000))
+
+    mine = await models.GetModel(pb.GetModelRequest(name="myname/acc"))
+    hf = await models.GetModel(pb.GetModelRequest(name="hf.co/user/repo:q4_k_m"))
+
+    assert (mine.model.name, mine.model.context_length) == ("myname/acc:latest", 8000)
+    assert (hf.model.name, hf.model.context_length) == ("hf.co/user/repo:Q4_K_M", 9000)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ghost", "ghost:latest", "library/ghost", "llama3.2:1b", "myname/llama3.2", "llama3.2:"],
+)
+async def test_a_model_ollama_does_not_have_in_any_form_is_not_found(
+    models: ModelStub, name: str
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await models.GetModel(pb.GetModelRequest(name="llama3.2"))
+        await models.GetModel(pb.GetModelRequest(name=name))
 
     info = error_info(caught.value)
     assert (info.code, info.reason) == (grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND")

@@ -180,6 +180,76 @@ async def test_update_session_to_unknown_model_changes_nothing(
     assert got.session.updated_at == session.updated_at
 
 
+@pytest.mark.parametrize(
+    "written", ["acc", "ACC", "library/acc", "registry.ollama.ai/library/acc:latest"]
+)
+async def test_a_session_keeps_the_name_ollama_lists_and_turns_send_it(
+    sessions: SessionStub, chat: ChatStub, fake_ollama: FakeOllama, written: str
+) -> None:
+    fake_ollama.add_model(FakeModel(name="acc:latest", context_length=4096))
+
+    created = await sessions.CreateSession(pb.CreateSessionRequest(model=written))
+    session_id = created.session.session_id
+    answered = await chat.Chat(ChatRequest(session_id=session_id, message="hi"))
+
+    assert created.session.model == "acc:latest"
+    assert created.session.context_window.model_max_context == 4096
+    got = await sessions.GetSession(pb.GetSessionRequest(session_id=session_id))
+    assert got.session.model == "acc:latest"
+    assert answered.message.model == "acc:latest"
+    assert [r.model for r in fake_ollama.requests] == ["acc:latest"]
+
+
+async def test_a_name_in_another_namespace_is_another_model(
+    sessions: SessionStub, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.add_model(FakeModel(name="myname/acc:latest"))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.CreateSession(pb.CreateSessionRequest(model="acc"))
+
+    assert error_info(caught.value).reason == "MODEL_NOT_FOUND"
+    created = await sessions.CreateSession(pb.CreateSessionRequest(model="MyName/Acc"))
+    assert created.session.model == "myname/acc:latest"
+
+
+async def test_update_session_to_an_untagged_name_stores_the_listed_name(
+    sessions: SessionStub, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.add_model(FakeModel(name="qwen3:latest", family="qwen3", context_length=4096))
+    session = await _create(sessions)
+
+    changed = await sessions.UpdateSession(
+        pb.UpdateSessionRequest(
+            session=spb.Session(session_id=session.session_id, model="qwen3"),
+            update_mask=field_mask_pb2.FieldMask(paths=["model"]),
+        )
+    )
+
+    assert changed.session.model == "qwen3:latest"
+    window = changed.session.context_window
+    assert window.last_adjustment == spb.CONTEXT_WINDOW_REASON_MODEL_CHANGE
+    assert window.model_max_context == 4096
+    got = await sessions.GetSession(pb.GetSessionRequest(session_id=session.session_id))
+    assert got.session.model == "qwen3:latest"
+
+
+async def test_update_session_to_another_spelling_of_its_model_changes_no_model(
+    sessions: SessionStub,
+) -> None:
+    session = await _create(sessions)
+
+    changed = await sessions.UpdateSession(
+        pb.UpdateSessionRequest(
+            session=spb.Session(session_id=session.session_id, model="Library/LLAMA3.2"),
+            update_mask=field_mask_pb2.FieldMask(paths=["model"]),
+        )
+    )
+
+    assert changed.session.model == MODEL
+    assert changed.session.context_window == session.context_window
+
+
 async def test_update_session_with_unknown_mask_path_is_invalid(
     sessions: SessionStub,
 ) -> None:

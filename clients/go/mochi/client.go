@@ -68,8 +68,8 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// CreateSession creates a session answered by model (an exact name such as
-// "llama3.2:latest"). Use c.Sessions.CreateSession for a system prompt,
+// CreateSession creates a session answered by model ("llama3.2" or
+// "llama3.2:latest": the session keeps the name as listed). Use c.Sessions.CreateSession for a system prompt,
 // tools or agents.
 func (c *Client) CreateSession(ctx context.Context, model string) (*mochiv1.Session, error) {
 	resp, err := c.Sessions.CreateSession(ctx, &mochiv1.CreateSessionRequest{Model: model})

@@ -96,7 +96,8 @@ class MochiClient:
         tool_settings: ToolSettings | None = None,
         timeout: float | None = None,
     ) -> Session:
-        """Create a session for ``model`` (an exact name, e.g. ``llama3.2:latest``)."""
+        """Create a session for ``model`` (e.g. ``llama3.2``; the session keeps the
+        name as the server lists it, ``llama3.2:latest``)."""
         request = CreateSessionRequest(
             model=model,
             system_prompt=system_prompt,
