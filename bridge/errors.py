@@ -2,12 +2,14 @@
 
 Every error body is {"error": {"code", "message", "details"}}; the code is the
 google.rpc.ErrorInfo reason the server sent, or one derived from the status.
+A google.rpc.RetryInfo the server sent (it refused for load) becomes a
+Retry-After header: whole seconds, rounded up, at least 1.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -59,15 +61,32 @@ _FALLBACK = {
 }
 
 
-class ApiError(Exception):
-    """An error answered with the SPEC's body."""
+# The Retry-After when the gRPC server cannot be reached. The cause is mostly
+# passing (a restart, a replica going away) and how long it lasts is unknown
+# here; gRPC's first reconnection attempt comes after about a second, and a
+# call fails at once while the channel is down, so asking clients back that
+# soon costs the bridge nothing.
+UNREACHABLE_RETRY_AFTER_SECONDS: Final = 1
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+
+class ApiError(Exception):
+    """An error answered with the SPEC's body (and a Retry-After header when
+    `retry_after` says how many seconds to wait)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         # Strings only, like the details the server sends.
         self.details: dict[str, str] = {k: str(v) for k, v in (details or {}).items()}
+        self.retry_after = retry_after
 
     @property
     def status(self) -> int:
@@ -77,7 +96,8 @@ class ApiError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.body()}, status_code=self.status)
+        headers = None if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        return JSONResponse({"error": self.body()}, status_code=self.status, headers=headers)
 
 
 def _detail(status: Any, kind: Any) -> Any:
@@ -90,10 +110,9 @@ def _detail(status: Any, kind: Any) -> Any:
     return None
 
 
-def _from_status(raw: bytes) -> ApiError | None:
+def _from_status(status: Any) -> ApiError | None:
     """The error the server described with an ErrorInfo (and a BadRequest
     naming the field at fault), if it did."""
-    status = status_pb2.Status.FromString(raw)
     info = _detail(status, error_details_pb2.ErrorInfo)
     if info is None:
         return None
@@ -104,18 +123,37 @@ def _from_status(raw: bytes) -> ApiError | None:
     return ApiError(info.reason, status.message, details)
 
 
+def _retry_after(status: Any) -> int | None:
+    """The RetryInfo delay of the status in whole seconds, rounded up, at least 1."""
+    info = _detail(status, error_details_pb2.RetryInfo)
+    if info is None or not info.HasField("retry_delay"):
+        return None
+    nanoseconds: int = info.retry_delay.ToNanoseconds()
+    return max(1, -(-nanoseconds // 1_000_000_000))
+
+
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     """The HTTP error of a failed gRPC call."""
     raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
-    described = _from_status(raw) if isinstance(raw, bytes) else None
+    status = status_pb2.Status.FromString(raw) if isinstance(raw, bytes) else None
+    described = _from_status(status) if status is not None else None
     if described is not None:
+        described.retry_after = _retry_after(status)
         return described
     code = _FALLBACK.get(exc.code(), "INTERNAL_ERROR")
     if code == "SERVICE_UNAVAILABLE" and exc.code() is grpc.StatusCode.UNAVAILABLE:
         return ApiError(
-            code, "The mochi-grpc server cannot be reached", {"grpc_status": "UNAVAILABLE"}
+            code,
+            "The mochi-grpc server cannot be reached",
+            {"grpc_status": "UNAVAILABLE"},
+            retry_after=UNREACHABLE_RETRY_AFTER_SECONDS,
         )
-    return ApiError(code, exc.details() or code, {"grpc_status": exc.code().name})
+    return ApiError(
+        code,
+        exc.details() or code,
+        {"grpc_status": exc.code().name},
+        retry_after=_retry_after(status) if status is not None else None,
+    )
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:

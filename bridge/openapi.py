@@ -109,7 +109,7 @@ def _model_schemas() -> Json:
     return {
         "Model": _obj(
             "A chat-capable model Ollama serves.",
-            name=_str("The exact name, e.g. llama3.2:latest."),
+            name=_str("The name as listed, e.g. llama3.2:latest."),
             size_mb={
                 "type": "number",
                 "minimum": 0,
@@ -662,18 +662,35 @@ _OLLAMA = ("OLLAMA_UNREACHABLE", "OLLAMA_ERROR")
 _BODY = ("PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
 
 
+# What bridge.errors sends with a 503.
+_RETRY_AFTER = {
+    "description": (
+        "Seconds to wait before sending the request again (whole seconds, at least 1):"
+        " sent when the server refused for load or cannot be reached."
+    ),
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def _error_response(status: int, listed: list[str]) -> Json:
+    response: Json = {
+        "description": "; ".join(f"{c}: {_ERROR_MEANINGS[c]}" for c in listed) + ".",
+        "x-error-codes": listed,
+        "content": {"application/json": {"schema": _ref("ErrorBody")}},
+    }
+    if status == 503:
+        response["headers"] = {"Retry-After": _RETRY_AFTER}
+    return response
+
+
 def _error_responses(codes: Iterable[str]) -> Json:
     """One response per HTTP status, its codes listed in x-error-codes."""
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(HTTP_STATUS[code], []).append(code)
     return {
-        str(status): {
-            "description": "; ".join(f"{c}: {_ERROR_MEANINGS[c]}" for c in listed) + ".",
-            "x-error-codes": listed,
-            "content": {"application/json": {"schema": _ref("ErrorBody")}},
-        }
-        for status, listed in sorted(by_status.items())
+        str(status): _error_response(status, listed) for status, listed in sorted(by_status.items())
     }
 
 
@@ -694,7 +711,8 @@ SESSION_ID = _path_param("session_id", {"type": "string"}, "The session's id.")
 MODEL_NAME = _path_param(
     "model_name",
     {"type": "string"},
-    "The model's exact name, e.g. llama3.2:latest; the rest of the path, so it may contain /.",
+    "A model name as Ollama takes it (llama3.2, library/llama3.2 and llama3.2:latest are the"
+    " same model); the rest of the path, so it may contain /.",
 )
 MESSAGE_INDEX = _path_param(
     "message_index",
@@ -842,7 +860,7 @@ def _model_paths() -> Json:
         f"{PREFIX}/models/{{model_name}}": {
             "get": _operation(
                 "getModel",
-                "One model by its exact name",
+                "One model by name",
                 "models",
                 parameters=[MODEL_NAME],
                 ok=_json_ok(200, "The model.", "Model"),

@@ -13,6 +13,9 @@ class MochiError(Exception):
     """Base of every error a client is meant to see."""
 
     code: ClassVar[str] = "INTERNAL_ERROR"
+    # Seconds after which the same request may succeed; None when waiting
+    # alone will not help. Sent as google.rpc.RetryInfo (HTTP Retry-After).
+    retry_after_seconds: float | None = None
 
     def __init__(
         self, message: str, *, details: dict[str, Any] | None = None, field: str | None = None
@@ -119,9 +122,27 @@ class TurnStopped(MochiError):
 
 
 class Overloaded(MochiError):
-    """The server is at its limit of concurrent turns."""
+    """Refused for load (too many turns at once, a server shutting down, a
+    model with a full queue): the same request may succeed after
+    `retry_after_seconds`, which the place that refuses chooses. The delay is
+    also in the details, for clients that only see an error event."""
 
     code = "SERVICE_UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float = 1.0,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if retry_after_seconds <= 0:
+            raise ValueError("retry_after_seconds must be positive")
+        super().__init__(
+            message,
+            details={**(details or {}), "retry_after_seconds": f"{retry_after_seconds:g}"},
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 _RECORDED: dict[str, type[MochiError]] = {}

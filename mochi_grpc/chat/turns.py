@@ -133,9 +133,15 @@ class ChatEngine:
     ) -> LiveTurn:
         """Accepts a turn (or raises why not), stores its start and runs it."""
         if self.shutting_down:
-            raise Overloaded("The server is shutting down; try another one or try again shortly")
+            raise Overloaded(
+                "The server is shutting down; try another one or try again shortly",
+                retry_after_seconds=1,  # another replica can take it at once
+            )
         if self._active_turns >= self._max_turns:
-            raise Overloaded("Too many turns are running; try again shortly")
+            raise Overloaded(
+                "Too many turns are running; try again shortly",
+                retry_after_seconds=1,  # any running turn that ends frees a place
+            )
         self._locks.acquire(session_id)
         self._active_turns += 1
         try:

@@ -1,7 +1,9 @@
 """Domain errors to gRPC status, in one place.
 
 The status carries a google.rpc.ErrorInfo whose reason is the error's code
-(domain "mochi.v1") and, when one field is at fault, a google.rpc.BadRequest.
+(domain "mochi.v1"); when one field is at fault, a google.rpc.BadRequest; and
+when the error says how long to wait (a refusal for load), a
+google.rpc.RetryInfo with that delay.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -57,6 +59,10 @@ def to_status(error: errors.MochiError) -> grpc.Status:
                 ]
             )
         )
+    if error.retry_after_seconds is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(error.retry_after_seconds * 1_000_000_000))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     packed = []
     for detail in details:
         holder = any_pb2.Any()

@@ -9,7 +9,8 @@ import pytest
 
 from bridge.app import create_app
 from bridge.config import BridgeSettings
-from mochi_grpc.server import RunningServer
+from mochi_grpc.config import Settings
+from mochi_grpc.server import RunningServer, start
 from tests.e2e.sse_support import names, stream_events
 from tests.embedded import EmbeddedServer
 from tests.fakes import FakeOllama, Reply
@@ -210,12 +211,42 @@ async def test_grpc_server_down_is_503(server: RunningServer) -> None:
     bridge = await EmbeddedServer.start(create_app(settings), lifespan="on")
     try:
         async with httpx.AsyncClient(base_url=bridge.url + "/api/v1", timeout=30) as http:
-            _error(await http.get("/health"), 503, "SERVICE_UNAVAILABLE")
-            _error(await http.post("/sessions", json={"model": MODEL}), 503, "SERVICE_UNAVAILABLE")
-            _error(
+            responses = [
+                await http.get("/health"),
+                await http.post("/sessions", json={"model": MODEL}),
                 await http.post("/chat/abcdef0123/stream", json={"message": "q"}),
-                503,
-                "SERVICE_UNAVAILABLE",
-            )
+            ]
     finally:
         await bridge.stop()
+
+    for response in responses:
+        _error(response, 503, "SERVICE_UNAVAILABLE")
+        # The bridge asks clients back after gRPC's first reconnection attempt.
+        assert response.headers.get("retry-after") == "1"
+
+
+async def test_turns_beyond_the_limit_are_503_with_retry_after(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
+    server = await start(settings.model_copy(update={"max_concurrent_turns": 1}))
+    bridge_settings = BridgeSettings(grpc_target=f"127.0.0.1:{server.port}")
+    bridge = await EmbeddedServer.start(create_app(bridge_settings), lifespan="on")
+    try:
+        async with httpx.AsyncClient(base_url=bridge.url + "/api/v1", timeout=10) as http:
+            first, second = await _session(http), await _session(http)
+            fake_ollama.script(Reply(content=["slow"], hang_after=1))
+            async with http.stream("POST", f"/chat/{first}/stream", json={"message": "1"}) as busy:
+                await fake_ollama.wait_for_chunks(await fake_ollama.wait_for_request(), 1)
+                streamed = await http.post(f"/chat/{second}/stream", json={"message": "2"})
+                unary = await http.post(f"/chat/{second}", json={"message": "2"})
+                assert busy.status_code == 200
+            refused_count = await _count(http, second)
+    finally:
+        await bridge.stop()
+        await server.stop(0)
+
+    for refused in (streamed, unary):
+        error = _error(refused, 503, "SERVICE_UNAVAILABLE")
+        assert refused.headers.get("retry-after") == "1"
+        assert error["details"] == {"retry_after_seconds": "1"}
+    assert refused_count == 0  # a refused turn stores nothing

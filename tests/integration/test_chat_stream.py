@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
@@ -343,6 +345,19 @@ async def test_more_turns_than_a_default_connection_pool_reach_ollama_at_once(
     await asyncio.wait_for(server.engine.drain(), 10)
 
 
+def _retry_delay(exc: grpc.aio.AioRpcError) -> timedelta | None:
+    """The google.rpc.RetryInfo delay in the status details, if there is one."""
+    raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(raw, bytes), f"no rich status details in {exc!r}"
+    for detail in status_pb2.Status.FromString(raw).details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            delay: timedelta = retry.retry_delay.ToTimedelta()
+            return delay
+    return None
+
+
 async def test_turns_beyond_the_limit_are_refused(
     settings: Settings, fake_ollama: FakeOllama
 ) -> None:
@@ -365,3 +380,5 @@ async def test_turns_beyond_the_limit_are_refused(
 
     info = error_info(caught.value)
     assert (info.code, info.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "SERVICE_UNAVAILABLE")
+    # The refusal says when to come back.
+    assert _retry_delay(caught.value) == timedelta(seconds=1)
