@@ -1,3 +1,5 @@
-from mochi_grpc.server import main
+"""`python -m mochi_grpc`: the mochi-grpc command (the server by default)."""
 
-main()
+from mochi_grpc.cli import main
+
+raise SystemExit(main())
