@@ -11,7 +11,7 @@ GEN_DIR := mochi_grpc/_gen
 GENERATED := $(GEN_DIR)/.generated
 PROTOS := $(wildcard proto/mochi/v1/*.proto)
 
-.PHONY: install gen run test lint typecheck bench clean clients test-clients
+.PHONY: install gen run test lint typecheck bench clean clients test-clients browser
 
 install: $(INSTALLED)
 
@@ -52,7 +52,12 @@ lint: $(GENERATED)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The headless Chromium of tests/browser: Debian's package (about 25 s to
+# install), since Playwright's own browser download cannot work here.
+browser:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: lint browser
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clients
 

@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from bridge import errors
 from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
-from bridge.routes import chat, health, models, sessions, system_prompts, tools
+from bridge.routes import chat, docs, health, models, sessions, system_prompts, tools
 from bridge.routes.openapi import routes as openapi_routes
 
 API_PREFIX = "/api/v1"
@@ -43,8 +43,10 @@ def create_app(settings: BridgeSettings) -> Starlette:
                     *tools.routes,
                     *chat.routes,
                     *openapi_routes,
+                    *docs.routes,
                 ],
-            )
+            ),
+            *docs.shortcuts,
         ],
         middleware=[
             Middleware(

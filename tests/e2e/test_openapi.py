@@ -238,11 +238,22 @@ def _openapi_path(starlette_path: str) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", starlette_path)
 
 
-def _app_operations(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+# Pages for people (the interactive docs and its shortcut), not API
+# operations: their routes say include_in_schema=False.
+PAGES: Final = {("GET", "/docs"), ("GET", API_PREFIX + "/docs")}
+
+
+def _app_operations(
+    routes: Iterable[BaseRoute], prefix: str = "", *, in_schema: bool = True
+) -> Iterator[tuple[str, str]]:
+    """(METHOD, path) of the app's routes that are (or, with in_schema=False,
+    are not) API operations. A mounted app (static files) has no operation."""
     for route in routes:
         if isinstance(route, Mount):
-            yield from _app_operations(route.routes, prefix + route.path)
+            yield from _app_operations(route.routes, prefix + route.path, in_schema=in_schema)
         elif isinstance(route, Route):
+            if route.include_in_schema != in_schema:
+                continue
             # Starlette answers HEAD on every GET route by itself; not an operation.
             for method in (route.methods or set()) - {"HEAD"}:
                 yield method, prefix + _openapi_path(route.path)
@@ -253,6 +264,8 @@ def _app_operations(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[t
 def test_document_lists_exactly_the_routes_of_the_app() -> None:
     app = create_app(BridgeSettings())
     assert set(documented_operations()) == set(_app_operations(app.routes))
+    # Only pages for people are left out.
+    assert set(_app_operations(app.routes, in_schema=False)) == PAGES
 
 
 def _stream_media_type() -> Json:
