@@ -16,7 +16,14 @@ import signal
 import time
 from typing import Any
 
-from tests.fakes.fake_ollama import FakeOllama, RecordedChat, Reply, echo_reply
+from tests.fakes.fake_ollama import (
+    DEFAULT_MODEL,
+    FakeModel,
+    FakeOllama,
+    RecordedChat,
+    Reply,
+    echo_reply,
+)
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +42,12 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds between streamed chunks, to make streaming visible (default: %(default)s)",
     )
     parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help=f"a model it has, as Ollama lists it (repeatable; default: {DEFAULT_MODEL.name})",
+    )
+    parser.add_argument(
         "--show-requests",
         action="store_true",
         help="print what each chat request asks for (messages, options, tools),"
@@ -43,7 +56,9 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(host: str, port: int, chunk_delay: float, show_requests: bool) -> None:
+async def _serve(
+    host: str, port: int, chunk_delay: float, show_requests: bool, models: list[str] | None
+) -> None:
     """Run until Ctrl-C (asyncio.run cancels this task) or SIGTERM, then shut down cleanly."""
 
     def slow_echo(body: dict[str, Any]) -> Reply:
@@ -52,7 +67,9 @@ async def _serve(host: str, port: int, chunk_delay: float, show_requests: bool) 
             print(json.dumps(shown, ensure_ascii=False), flush=True)
         return dataclasses.replace(echo_reply(body), chunk_delay=chunk_delay)
 
-    fake = FakeOllama(host=host, port=port)
+    fake = FakeOllama(
+        None if models is None else [FakeModel(name) for name in models], host=host, port=port
+    )
     fake.default_reply = slow_echo
     async with fake:
         print(f"fake Ollama listening on {fake.url} (Ctrl-C to stop)", flush=True)
@@ -112,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        asyncio.run(_serve(args.host, args.port, args.chunk_delay, args.show_requests))
+        asyncio.run(_serve(args.host, args.port, args.chunk_delay, args.show_requests, args.model))
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:  # e.g. the port is taken; uvicorn has logged why

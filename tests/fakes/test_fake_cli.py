@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -14,8 +15,8 @@ from tests.server_process import free_port
 GUARD = 10.0
 
 
-@pytest.fixture
-async def fake_cli() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+@asynccontextmanager
+async def _fake_cli(*flags: str) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -25,14 +26,32 @@ async def fake_cli() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
         str(port),
         "--chunk-delay",
         "0.05",
-        "--show-requests",
+        *flags,
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     assert b"listening" in await asyncio.wait_for(proc.stdout.readline(), GUARD)
-    yield f"http://127.0.0.1:{port}", proc
-    proc.terminate()
-    await proc.wait()
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.fixture
+async def fake_cli() -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    async with _fake_cli("--show-requests") as running:
+        yield running
+
+
+async def test_model_flags_set_what_it_lists() -> None:
+    async with (
+        _fake_cli("--model", "acc:latest", "--model", "other:7b") as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=GUARD) as http,
+    ):
+        tags = (await http.get("/api/tags")).json()
+
+    assert [m["name"] for m in tags["models"]] == ["acc:latest", "other:7b"]
 
 
 async def _next_line(proc: asyncio.subprocess.Process, starting: str) -> str:
