@@ -25,7 +25,7 @@ def create_app(settings: BridgeSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # One channel per process, created inside the serving event loop.
-        app.state.clients = Clients.connect(settings.resolved_grpc_target)
+        app.state.clients = Clients.connect(settings.resolved_grpc_target, settings.grpc_tls)
         try:
             yield
         finally:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class GrpcTls:
+    """TLS on the channel to the server: which CA vouches for the server, the
+    bridge's own certificate and key when the server asks for one, and the
+    name to expect in the server's certificate instead of the target's host."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None
 
 
 class BridgeSettings(BaseSettings):
@@ -24,6 +38,61 @@ class BridgeSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)
+    # TLS to the gRPC server: its certificate must be signed by this CA (PEM).
+    # Set, the channel is TLS; unset, it is plaintext.
+    grpc_tls_ca_file: FilePath | None = None
+    # The bridge's own certificate chain and key (PEM), for a server that
+    # requires one (mutual TLS): both or neither, and only with the CA above.
+    grpc_tls_cert_file: FilePath | None = None
+    grpc_tls_key_file: FilePath | None = None
+    # The name the server's certificate must carry, when the target does not
+    # say it: e.g. the target is 127.0.0.1 and the certificate names the host.
+    grpc_tls_server_name: str | None = None
+    # HTTPS on the bridge's own port: its certificate chain and private key
+    # (PEM), both or neither; without them the bridge serves plain HTTP.
+    https_cert_file: FilePath | None = None
+    https_key_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> BridgeSettings:
+        # Half a TLS setting must stop the start: plaintext instead would be
+        # a silent downgrade.
+        _both_or_neither(
+            "MOCHI_GRPC_TLS_CERT_FILE",
+            self.grpc_tls_cert_file,
+            "MOCHI_GRPC_TLS_KEY_FILE",
+            self.grpc_tls_key_file,
+        )
+        _both_or_neither(
+            "MOCHI_HTTPS_CERT_FILE",
+            self.https_cert_file,
+            "MOCHI_HTTPS_KEY_FILE",
+            self.https_key_file,
+        )
+        if self.grpc_tls_ca_file is not None:
+            return self
+        for name, value in (
+            ("MOCHI_GRPC_TLS_CERT_FILE", self.grpc_tls_cert_file),
+            ("MOCHI_GRPC_TLS_SERVER_NAME", self.grpc_tls_server_name),
+        ):
+            if value is not None:
+                raise ValueError(
+                    f"{name} needs MOCHI_GRPC_TLS_CA_FILE, the CA that signed the "
+                    "server's certificate: without it the channel is plaintext"
+                )
+        return self
+
+    @property
+    def grpc_tls(self) -> GrpcTls | None:
+        """TLS for the channel to the server; None: plaintext."""
+        if self.grpc_tls_ca_file is None:
+            return None
+        return GrpcTls(
+            self.grpc_tls_ca_file,
+            self.grpc_tls_cert_file,
+            self.grpc_tls_key_file,
+            self.grpc_tls_server_name,
+        )
 
     @property
     def resolved_grpc_target(self) -> str:
@@ -32,6 +101,12 @@ class BridgeSettings(BaseSettings):
             return self.grpc_target
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"{host}:{self.grpc_port}"
+
+
+def _both_or_neither(name: str, value: Path | None, other: str, other_value: Path | None) -> None:
+    if (value is None) != (other_value is None):
+        given, missing = (name, other) if other_value is None else (other, name)
+        raise ValueError(f"{given} is set but {missing} is not: TLS needs both PEM files")
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> BridgeSettings:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from bridge.config import GrpcTls
 from mochi_grpc.stubs import (
     ChatStub,
     ModelStub,
@@ -41,9 +42,16 @@ class Clients:
     tools: ToolStub
 
     @classmethod
-    def connect(cls, target: str) -> Clients:
-        """Must run inside the event loop that will use the channel."""
-        channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    def connect(cls, target: str, tls: GrpcTls | None = None) -> Clients:
+        """Must run inside the event loop that will use the channel; without
+        `tls` the channel is plaintext."""
+        channel = (
+            grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            if tls is None
+            else grpc.aio.secure_channel(
+                target, _credentials(tls), options=[*CHANNEL_OPTIONS, *_tls_options(tls)]
+            )
+        )
         return cls(
             channel,
             SessionStub(channel),
@@ -56,3 +64,18 @@ class Clients:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def _credentials(tls: GrpcTls) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_file.read_bytes(),
+        private_key=tls.key_file.read_bytes() if tls.key_file is not None else None,
+        certificate_chain=tls.cert_file.read_bytes() if tls.cert_file is not None else None,
+    )
+
+
+def _tls_options(tls: GrpcTls) -> list[tuple[str, str]]:
+    # The name checked in the server's certificate; the target's host otherwise.
+    if tls.server_name is None:
+        return []
+    return [("grpc.ssl_target_name_override", tls.server_name)]

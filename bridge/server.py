@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from bridge.app import create_app
-from bridge.config import parse_settings
+from bridge.config import BridgeSettings, parse_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -17,20 +17,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("bridge").info(
-        "mochi-bridge on http://%s:%d, gRPC server at %s",
+        "mochi-bridge on %s://%s:%d, gRPC server at %s (%s)",
+        "http" if settings.https_cert_file is None else "https",
         settings.host,
         settings.port,
         settings.resolved_grpc_target,
+        _channel_security(settings),
     )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        ssl_certfile=settings.https_cert_file,
+        ssl_keyfile=settings.https_key_file,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
         loop="uvloop",
         http="httptools",
     )
+
+
+def _channel_security(settings: BridgeSettings) -> str:
+    """What the channel to the server speaks, for the start-up line."""
+    if settings.grpc_tls_ca_file is None:
+        return "plaintext"
+    return "TLS" if settings.grpc_tls_cert_file is None else "mutual TLS"
 
 
 if __name__ == "__main__":
