@@ -9,6 +9,11 @@ stops both and exits with the command's status. The fake echoes every message
 ("You said: ...") a word at a time, 20 ms apart, so a stream can be stopped
 part-way.
 
+With --secure the server requires API keys and speaks mutual TLS: the
+command gets an admin key in MOCHI_API_KEY and the CA, a client certificate
+and its key in MOCHI_GRPC_TLS_CA_FILE, MOCHI_GRPC_TLS_CERT_FILE and
+MOCHI_GRPC_TLS_KEY_FILE (certificates made for the run by trustme).
+
 It also exports MOCHI_DROPPABLE_TARGET, the address of a proxy to the same
 server, and MOCHI_DROPPABLE_PID: `kill -USR1 $MOCHI_DROPPABLE_PID` cuts every
 connection through that proxy, as a network that drops would (resume tests).
@@ -39,14 +44,75 @@ def _free_port() -> int:
         return port
 
 
-def _wait_serving(target: str) -> None:
-    with grpc.insecure_channel(target) as channel:
+def _wait_serving(target: str, tls: dict[str, str]) -> None:
+    credentials = (
+        grpc.ssl_channel_credentials(
+            Path(tls["MOCHI_GRPC_TLS_CA_FILE"]).read_bytes(),
+            Path(tls["MOCHI_GRPC_TLS_KEY_FILE"]).read_bytes(),
+            Path(tls["MOCHI_GRPC_TLS_CERT_FILE"]).read_bytes(),
+        )
+        if tls
+        else None
+    )
+    channel = (
+        grpc.insecure_channel(target)
+        if credentials is None
+        else grpc.secure_channel(target, credentials)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         stub.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=READY_SECONDS)
 
 
+def _certificates(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """A CA, the server's certificate and a client's; the server's settings
+    and the client's."""
+    import trustme  # a dev dependency, made for test certificates
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("mochi-client@example.org")
+    files = {
+        "ca.pem": ca.cert_pem.bytes(),
+        "server.pem": b"".join(blob.bytes() for blob in server.cert_chain_pems),
+        "server.key": server.private_key_pem.bytes(),
+        "client.pem": b"".join(blob.bytes() for blob in client.cert_chain_pems),
+        "client.key": client.private_key_pem.bytes(),
+    }
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+    return (
+        {
+            "MOCHI_TLS_CERT_FILE": str(directory / "server.pem"),
+            "MOCHI_TLS_KEY_FILE": str(directory / "server.key"),
+            "MOCHI_TLS_CLIENT_CA_FILE": str(directory / "ca.pem"),
+        },
+        {
+            "MOCHI_GRPC_TLS_CA_FILE": str(directory / "ca.pem"),
+            "MOCHI_GRPC_TLS_CERT_FILE": str(directory / "client.pem"),
+            "MOCHI_GRPC_TLS_KEY_FILE": str(directory / "client.key"),
+        },
+    )
+
+
+def _admin_key(env: dict[str, str]) -> str:
+    """A new admin key in the server's store; its token."""
+    made = subprocess.run(
+        [sys.executable, "-m", "mochi_grpc", "keys", "create", "clients", "--admin"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--secure", action="store_true", help="API keys required and mutual TLS on the server"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -66,6 +132,11 @@ def main() -> int:
             # grpcio logs every client hang-up at info level otherwise.
             "GRPC_VERBOSITY": "ERROR",
         }
+        client_env: dict[str, str] = {}
+        if args.secure:
+            server_tls, client_env = _certificates(Path(data))
+            env.update(server_tls, MOCHI_AUTH="required")
+            client_env["MOCHI_API_KEY"] = _admin_key(env)
         fake = subprocess.Popen(
             [
                 sys.executable,
@@ -87,8 +158,9 @@ def main() -> int:
         )
         droppable = f"127.0.0.1:{proxy_port}"
         try:
-            _wait_serving(target)
-            _wait_serving(droppable)
+            tls = {k: v for k, v in client_env.items() if k.startswith("MOCHI_GRPC_TLS")}
+            _wait_serving(target, tls)
+            _wait_serving(droppable, tls)
             started = time.monotonic()
             code = subprocess.call(
                 command,
@@ -98,6 +170,7 @@ def main() -> int:
                     "MOCHI_FAKE_OLLAMA_URL": ollama_url,
                     "MOCHI_DROPPABLE_TARGET": droppable,
                     "MOCHI_DROPPABLE_PID": str(proxy.pid),
+                    **client_env,
                 },
             )
             seconds = time.monotonic() - started
