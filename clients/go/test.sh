@@ -4,6 +4,10 @@
 # example. From the repository root:
 #
 #   .venv/bin/python clients/live_server.py -- bash clients/go/test.sh
+#   .venv/bin/python clients/live_server.py --secure -- bash clients/go/test.sh
+#
+# (--secure: API keys required and mutual TLS; the clients take MOCHI_API_KEY
+# and MOCHI_GRPC_TLS_* from the environment.)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,7 +1,8 @@
 // Package mochi is a small Go client for mochi-grpc, the gRPC chat-session
 // service for local LLMs (package mochi.v1).
 //
-// Dial connects; the Client's methods cover the common calls (sessions,
+// Dial connects (FromEnv, WithAPIKey and WithTLS for a server that requires
+// API keys or speaks TLS); the Client's methods cover the common calls (sessions,
 // messages, streamed turns) and its exported stubs reach every other RPC.
 // The messages are the generated types of package mochiv1.
 package mochi
@@ -11,7 +12,6 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mochi-grpc/mochi-grpc/clients/go/mochiv1"
 )
@@ -34,11 +34,21 @@ type Client struct {
 
 // Dial creates a client for the server at target ("host:port", or any
 // grpc-go target such as "dns:///host:port"). Without options the connection
-// is plaintext, as the server serves it; options are passed to
-// grpc.NewClient after that default, so they can replace it (for example
-// with TLS credentials). No connection is made until the first call.
+// is plaintext and sends no API key, as the server serves it by default.
+// WithAPIKey, WithTLS and WithTLSServerName, or FromEnv for all three from
+// the environment, set up a server that requires keys or speaks TLS:
+//
+//	client, err := mochi.Dial(target, mochi.FromEnv())
+//
+// The other options are passed to grpc.NewClient after those settings, so
+// they can replace them (for example with other transport credentials). No
+// connection is made until the first call; a TLS file that cannot be read,
+// or half a TLS setting, is Dial's error.
 func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
-	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	all, err := splitOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("mochi: dial %s: %w", target, err)
+	}
 	conn, err := grpc.NewClient(target, all...)
 	if err != nil {
 		return nil, fmt.Errorf("mochi: dial %s: %w", target, err)

@@ -5,6 +5,8 @@ package mochi_test
 // "You said: <message>" a word at a time). MOCHI_MODEL picks the model.
 // The resume tests also need MOCHI_DROPPABLE_TARGET, a proxy to the same
 // server, and MOCHI_DROPPABLE_PID, whose SIGUSR1 cuts its connections.
+// Every client takes MOCHI_API_KEY and MOCHI_GRPC_TLS_* from the environment
+// (live_server.py --secure sets them); live_auth_test.go runs only then.
 
 import (
 	"context"
@@ -48,20 +50,28 @@ func dial(t *testing.T) (context.Context, *mochi.Client) {
 }
 
 // connect returns a client of the server the environment variable names,
-// closed when the test ends.
+// closed when the test ends. It takes the API key and TLS settings from the
+// environment (mochi.FromEnv; set under `live_server.py --secure`), then opts.
 func connect(t *testing.T, variable string, opts ...grpc.DialOption) *mochi.Client {
+	t.Helper()
+	client, err := mochi.Dial(liveTarget(t, variable), append([]grpc.DialOption{mochi.FromEnv()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// liveTarget is the address the environment variable names; unset, it
+// fails the test.
+func liveTarget(t *testing.T, variable string) string {
 	t.Helper()
 	target := os.Getenv(variable)
 	if target == "" {
 		t.Fatal(variable + " is not set; run these tests against a live server, e.g. " +
 			"`.venv/bin/python clients/live_server.py -- bash clients/go/test.sh`")
 	}
-	client, err := mochi.Dial(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return client
+	return target
 }
 
 // newSession creates a session that is deleted when the test ends.

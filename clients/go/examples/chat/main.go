@@ -5,6 +5,10 @@
 //
 // MOCHI_GRPC_TARGET is the server (default localhost:50051), MOCHI_MODEL the
 // model (default: the first chat model the server lists, named on stderr).
+// For a server that requires API keys or speaks TLS, MOCHI_API_KEY is the
+// key and MOCHI_GRPC_TLS_CA_FILE the CA (PEM) that makes the connection TLS,
+// with MOCHI_GRPC_TLS_CERT_FILE and MOCHI_GRPC_TLS_KEY_FILE the client
+// certificate and key for mutual TLS (mochi.FromEnv).
 // Ctrl-C stops the reply; the server keeps the part already written.
 package main
 
@@ -39,10 +43,11 @@ func main() {
 }
 
 // run creates a session for model (empty: the first chat model the server
-// lists, named on notes) on the server at target, sends message and writes
-// the reply to w as it arrives, then a newline.
+// lists, named on notes) on the server at target, with the key and TLS
+// settings of the environment, sends message and writes the reply to w as
+// it arrives, then a newline.
 func run(ctx context.Context, target, model, message string, w, notes io.Writer) error {
-	client, err := mochi.Dial(target)
+	client, err := mochi.Dial(target, mochi.FromEnv())
 	if err != nil {
 		return err
 	}

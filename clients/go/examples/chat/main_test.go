@@ -59,3 +59,22 @@ func TestRunReportsReason(t *testing.T) {
 		t.Errorf("run with an unknown model: %v, want an error starting with MODEL_NOT_FOUND", err)
 	}
 }
+
+// Against a server that requires keys (`live_server.py --secure`, which sets
+// MOCHI_API_KEY), the example without the key is told why it was refused.
+func TestRunWithoutKey(t *testing.T) {
+	target := os.Getenv("MOCHI_GRPC_TARGET")
+	if target == "" {
+		t.Fatal("MOCHI_GRPC_TARGET is not set")
+	}
+	if os.Getenv("MOCHI_API_KEY") == "" {
+		t.Skip("MOCHI_API_KEY is not set: the server does not require keys")
+	}
+	t.Setenv("MOCHI_API_KEY", "")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, target, "llama3.2:latest", "Hello", &strings.Builder{}, &strings.Builder{})
+	if err == nil || !strings.HasPrefix(err.Error(), "UNAUTHENTICATED: ") {
+		t.Errorf("run without the key: %v, want an error starting with UNAUTHENTICATED", err)
+	}
+}
