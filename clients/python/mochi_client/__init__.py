@@ -7,7 +7,10 @@
                 if isinstance(event, ContentDelta):
                     print(event.content, end="", flush=True)
 
-Every message type is in ``mochi_client.v1``.
+Every message type is in ``mochi_client.v1``; its grpcio sync stubs take
+``sync_channel()``. Both take an API key and TLS settings, by default from the
+environment (MOCHI_API_KEY, MOCHI_GRPC_TLS_CA_FILE, MOCHI_GRPC_TLS_CERT_FILE,
+MOCHI_GRPC_TLS_KEY_FILE).
 """
 
 from grpclib.const import Status
@@ -42,6 +45,7 @@ from ._gen.mochi.v1 import (
     ToolSettings,
 )
 from ._stream import ChatStream
+from ._sync import sync_channel
 
 __all__ = [
     "AgentComplete",
@@ -73,4 +77,5 @@ __all__ = [
     "ToolContinuationStart",
     "ToolResult",
     "ToolSettings",
+    "sync_channel",
 ]

@@ -9,9 +9,17 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from grpclib.client import Channel
+from grpclib.config import Configuration
 from grpclib.const import Status
 from grpclib.metadata import Deadline
 
+from ._credentials import (
+    SERVER_NAME_ENV,
+    Setting,
+    resolve_api_key,
+    send_api_key,
+    tls_context,
+)
 from ._errors import MochiError, RichStatusCodec, mochi_errors
 from ._gen.mochi.v1 import (
     CancelTurnRequest,
@@ -52,20 +60,54 @@ class MochiClient:
     ``localhost:50051``). Create it inside a running event loop; use it as
     ``async with MochiClient() as client:`` or call ``close()``. Every call
     takes ``timeout`` (seconds, the call's deadline) and raises MochiError.
+
+    ``api_key`` goes as ``authorization: Bearer <api_key>`` with every call
+    (default: ``$MOCHI_API_KEY``). ``ca_file`` (PEM) makes the connection TLS,
+    trusting the server's certificate when that CA signed it; ``cert_file``
+    and ``key_file`` (PEM, both or neither) are the client's certificate
+    chain and key, for a server that asks for one (mutual TLS);
+    ``server_name`` is the name to expect in the server's certificate when
+    the target's host is not it. They default to ``$MOCHI_GRPC_TLS_CA_FILE``,
+    ``$MOCHI_GRPC_TLS_CERT_FILE``, ``$MOCHI_GRPC_TLS_KEY_FILE`` and
+    ``$MOCHI_GRPC_TLS_SERVER_NAME``; "" means none, whatever the environment
+    says. ``ssl=True`` makes the connection TLS without a CA file, trusting
+    the system's CAs; ``ssl=False`` keeps it plaintext; an SSLContext of your
+    own is used as it is (with either, the environment's TLS settings are
+    unused). Half a setting (a certificate without its key, a certificate
+    without a CA) or a file that cannot be read raises ValueError.
     """
 
     def __init__(
-        self, target: str | None = None, *, ssl: _ssl.SSLContext | bool | None = None
+        self,
+        target: str | None = None,
+        *,
+        api_key: str | None = None,
+        ca_file: Setting = None,
+        cert_file: Setting = None,
+        key_file: Setting = None,
+        server_name: str | None = None,
+        ssl: _ssl.SSLContext | bool | None = None,
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
         address = parse_target(self.target)
+        context, name = tls_context(ssl, ca_file, cert_file, key_file, server_name)
+        if context is not None and address.path is not None and name is None:
+            raise ValueError(
+                f"TLS over the Unix socket {address.path!r} needs server_name "
+                f"({SERVER_NAME_ENV}), the name in the server's certificate"
+            )
+        token = resolve_api_key(api_key)
+        self.secure = context is not None  # whether the connection is TLS
         self._channel = Channel(
             address.host,
             address.port,
             path=address.path,
-            ssl=ssl,
+            ssl=context,
+            config=Configuration(ssl_target_name_override=name),
             status_details_codec=RichStatusCodec(),
         )
+        if token is not None:
+            send_api_key(self._channel, token)
         self._sessions = SessionServiceStub(self._channel)
         self._chat = ChatServiceStub(self._channel)
         self._models = ModelServiceStub(self._channel)

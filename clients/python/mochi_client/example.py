@@ -3,7 +3,10 @@
 Creates a session for $MOCHI_MODEL on the server at $MOCHI_GRPC_TARGET
 (default localhost:50051) and prints the reply on stdout as it arrives. Without
 MOCHI_MODEL it uses the first chat model the server lists, and says which on
-stderr; the session id goes to stderr too.
+stderr; the session id goes to stderr too. A server that wants an API key
+gets $MOCHI_API_KEY; $MOCHI_GRPC_TLS_CA_FILE makes the connection TLS, with
+the client certificate $MOCHI_GRPC_TLS_CERT_FILE and its key
+$MOCHI_GRPC_TLS_KEY_FILE when the server asks for one.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except MochiError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad setting: the target, the key, the TLS files
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

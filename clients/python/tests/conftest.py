@@ -1,7 +1,10 @@
 """Fixtures for tests against the live server at $MOCHI_GRPC_TARGET.
 
 Run them under clients/live_server.py, which starts the server with a fake
-Ollama that answers "You said: <message>" a word at a time.
+Ollama that answers "You said: <message>" a word at a time. Under
+``live_server.py --secure`` the server wants an API key and mutual TLS, and
+the environment has them (MOCHI_API_KEY, MOCHI_GRPC_TLS_*): every client the
+tests make without naming them picks them up.
 """
 
 from __future__ import annotations
@@ -18,6 +21,19 @@ from mochi_client import Message, MochiClient, MochiError, Role, Status
 MODEL = "llama3.2:latest"
 POLL_ATTEMPTS = 400
 POLL_INTERVAL = 0.05
+
+# The server requires API keys and mutual TLS (live_server.py --secure).
+SECURE = bool(os.environ.get("MOCHI_API_KEY"))
+secure_only = pytest.mark.skipif(
+    not SECURE, reason="needs the server of clients/live_server.py --secure"
+)
+CREDENTIALS_ENV = (
+    "MOCHI_API_KEY",
+    "MOCHI_GRPC_TLS_CA_FILE",
+    "MOCHI_GRPC_TLS_CERT_FILE",
+    "MOCHI_GRPC_TLS_KEY_FILE",
+    "MOCHI_GRPC_TLS_SERVER_NAME",
+)
 
 StoredReply = Callable[[str], Awaitable[Message]]
 CutConnections = Callable[[], None]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import secure_only
 
 
 def run_example(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -52,3 +53,11 @@ def test_example_reports_an_unknown_model() -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.startswith("error: NOT_FOUND (MODEL_NOT_FOUND)")
+
+
+@secure_only
+@pytest.mark.usefixtures("target")
+def test_example_takes_the_key_from_the_environment() -> None:
+    done = run_example("Hello", MOCHI_MODEL="llama3.2:latest", MOCHI_API_KEY="")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: UNAUTHENTICATED (UNAUTHENTICATED)")
