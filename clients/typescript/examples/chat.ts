@@ -2,7 +2,15 @@
 // MOCHI_GRPC_TARGET (default localhost:50051) names the server, MOCHI_MODEL
 // the model (default: the first chat model the server lists, named on
 // stderr). Ctrl-C stops the reply; the server keeps what was written so far.
-import { createMochiClient, DEFAULT_TARGET, readMochiError } from "../src/index.js";
+// A server that wants a key and TLS: MOCHI_API_KEY, MOCHI_GRPC_TLS_CA_FILE,
+// and for mutual TLS MOCHI_GRPC_TLS_CERT_FILE and MOCHI_GRPC_TLS_KEY_FILE
+// (createMochiClient reads them).
+import {
+  createMochiClient,
+  DEFAULT_TARGET,
+  type MochiClient,
+  readMochiError,
+} from "../src/index.js";
 
 const message = process.argv.slice(2).join(" ");
 if (message === "") {
@@ -10,7 +18,14 @@ if (message === "") {
   process.exit(2);
 }
 
-const client = createMochiClient(process.env["MOCHI_GRPC_TARGET"] ?? DEFAULT_TARGET);
+let client: MochiClient;
+try {
+  client = createMochiClient(process.env["MOCHI_GRPC_TARGET"] ?? DEFAULT_TARGET);
+} catch (error) {
+  // Settings that do not fit together, or a PEM file it cannot read.
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+}
 const stop = new AbortController();
 process.once("SIGINT", () => stop.abort());
 

@@ -1,5 +1,6 @@
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { connectionOf, type MochiClientOptions } from "./credentials.js";
 import { ChatService } from "./gen/mochi/v1/chat_service_pb.js";
 import { ModelService } from "./gen/mochi/v1/model_service_pb.js";
 import { ServerService } from "./gen/mochi/v1/server_service_pb.js";
@@ -39,16 +40,24 @@ export interface MochiClient {
   close(): void;
 }
 
-/** "host:port" (gRPC target style) or a full "http://host:port" URL. */
-export function baseUrlOf(target: string): string {
-  return target.includes("://") ? target : `http://${target}`;
-}
-
-/** Connects (lazily, on the first call) to a mochi-grpc server at `target`. */
-export function createMochiClient(target: string = DEFAULT_TARGET): MochiClient {
-  const baseUrl = baseUrlOf(target);
-  const sessionManager = new Http2SessionManager(baseUrl);
-  const transport = createGrpcTransport({ baseUrl, sessionManager });
+/**
+ * Connects (lazily, on the first call) to a mochi-grpc server at `target`.
+ *
+ * The API key and TLS settings come from `options`, else from the
+ * environment (MOCHI_API_KEY, MOCHI_GRPC_TLS_CA_FILE,
+ * MOCHI_GRPC_TLS_CERT_FILE, MOCHI_GRPC_TLS_KEY_FILE,
+ * MOCHI_GRPC_TLS_SERVER_NAME). A CA makes the connection TLS; the key goes
+ * with every call. Throws at once when the settings do not fit together
+ * (a certificate without its key, say) or a PEM file cannot be read.
+ */
+export function createMochiClient(
+  target: string = DEFAULT_TARGET,
+  options: MochiClientOptions = {},
+): MochiClient {
+  const { baseUrl, nodeOptions, interceptors } = connectionOf(target, options);
+  // The transport ignores its own nodeOptions when given a session manager.
+  const sessionManager = new Http2SessionManager(baseUrl, undefined, nodeOptions);
+  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors });
   const chat = createClient(ChatService, transport);
   // Streams stop on close() instead of resuming over a new connection.
   const closed = new AbortController();

@@ -1,4 +1,5 @@
-export { baseUrlOf, createMochiClient, DEFAULT_TARGET, type MochiClient } from "./client.js";
+export { createMochiClient, DEFAULT_TARGET, type MochiClient } from "./client.js";
+export { baseUrlOf, type MochiClientOptions } from "./credentials.js";
 export {
   errorReason,
   type FieldViolation,

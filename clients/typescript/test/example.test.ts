@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { liveClient } from "./support.js";
+import { liveClient, SECURE } from "./support.js";
 
 const run = promisify(execFile);
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -49,4 +49,33 @@ describe("examples/chat.ts", () => {
     assert.equal(result.stdout, "");
     assert.match(result.stderr, /NOT_FOUND \(MODEL_NOT_FOUND\)/);
   });
+
+  it("reports key and TLS settings that do not fit together and exits 2", async () => {
+    const result = await chatExample(["Hello"], {
+      MOCHI_GRPC_TLS_CERT_FILE: "/nowhere/client.pem",
+      MOCHI_GRPC_TLS_KEY_FILE: "",
+    });
+
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, "");
+    assert.match(
+      result.stderr,
+      /^error: MOCHI_GRPC_TLS_CERT_FILE is set but MOCHI_GRPC_TLS_KEY_FILE is not/m,
+    );
+  });
+
+  if (SECURE) {
+    // The tests above ran with the key, the CA and the client certificate of
+    // the environment, as a user of the secure server would.
+    it("reports UNAUTHENTICATED without MOCHI_API_KEY", async () => {
+      const result = await chatExample(["Hello"], {
+        MOCHI_MODEL: "llama3.2:latest",
+        MOCHI_API_KEY: "",
+      });
+
+      assert.equal(result.code, 1);
+      assert.equal(result.stdout, "");
+      assert.match(result.stderr, /^error: UNAUTHENTICATED \(UNAUTHENTICATED\): /m);
+    });
+  }
 });

@@ -11,17 +11,33 @@ import {
 /** The model the fake Ollama serves. */
 export const MODEL = "llama3.2:latest";
 
-/** A client of the live server named by MOCHI_GRPC_TARGET; the tests need one. */
-export function liveClient(): MochiClient {
+/**
+ * Whether the live server requires API keys and mutual TLS
+ * (`clients/live_server.py --secure`): it then hands the tests an admin key
+ * in MOCHI_API_KEY, and the CA and a client certificate in
+ * MOCHI_GRPC_TLS_*_FILE, which every createMochiClient reads.
+ */
+export const SECURE = (process.env["MOCHI_API_KEY"] ?? "") !== "";
+
+/** The live server's address, MOCHI_GRPC_TARGET; the tests need one. */
+export function liveTarget(): string {
   const target = process.env["MOCHI_GRPC_TARGET"];
   assert.ok(
     target,
     "MOCHI_GRPC_TARGET is not set: run through clients/live_server.py (see test.sh)",
   );
-  return createMochiClient(target);
+  return target;
 }
 
-/** A client of the same server through the proxy whose connections `cutConnections` cuts. */
+/** A client of the live server, with the environment's key and TLS settings. */
+export function liveClient(): MochiClient {
+  return createMochiClient(liveTarget());
+}
+
+/**
+ * A client of the same server through the proxy whose connections
+ * `cutConnections` cuts (a TCP proxy: the key and TLS go through it as they are).
+ */
 export function droppableClient(): MochiClient {
   const target = process.env["MOCHI_DROPPABLE_TARGET"];
   assert.ok(target, "MOCHI_DROPPABLE_TARGET is not set: run through clients/live_server.py");
