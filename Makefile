@@ -69,12 +69,16 @@ clients: $(GENERATED)
 	bash clients/go/gen.sh
 	cd clients/typescript && bash -c 'source scripts/deps.sh && ensure_node_modules' && npm run --silent gen
 
-# Each client's suite against a live server backed by the fake Ollama.
+# Each client's suite against a live server backed by the fake Ollama, then
+# again against one that requires API keys and speaks mutual TLS.
 test-clients: $(GENERATED)
 	$(PY) clients/live_server.py -- clients/python/test.sh
+	$(PY) clients/live_server.py --secure -- clients/python/test.sh
 	cd clients/python && $(CURDIR)/$(BIN)/mypy
 	$(PY) clients/live_server.py -- bash clients/go/test.sh
+	$(PY) clients/live_server.py --secure -- bash clients/go/test.sh
 	$(PY) clients/live_server.py -- bash clients/typescript/test.sh
+	$(PY) clients/live_server.py --secure -- bash clients/typescript/test.sh
 	clients/typescript/buf.sh lint
 	clients/typescript/buf.sh breaking
 

@@ -46,6 +46,7 @@ HTTP_STATUS = {
     "TOOL_EXECUTION_FAILED": 500,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
+    "RATE_LIMITED": 429,
     "GATEWAY_TIMEOUT": 504,
 }
 
@@ -96,8 +97,12 @@ class ApiError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
     def response(self) -> JSONResponse:
-        headers = None if self.retry_after is None else {"Retry-After": str(self.retry_after)}
-        return JSONResponse({"error": self.body()}, status_code=self.status, headers=headers)
+        headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(
+            {"error": self.body()}, status_code=self.status, headers=headers or None
+        )
 
 
 def _detail(status: Any, kind: Any) -> Any:

@@ -94,12 +94,20 @@ def _health_schemas() -> Json:
         "Health": _obj(
             "The bridge and the gRPC server answer; says whether Ollama does.",
             status=_str("Always ok.", const="ok"),
-            version=_str("Version of the gRPC server."),
-            ollama_connected=_bool("Whether the gRPC server reaches Ollama right now."),
-            ollama_host=_str("The Ollama base URL the gRPC server uses."),
-            backend=_str(
-                "The model backend serving: ollama, or embedded (a model run in-process).",
-                enum=["ollama", "embedded"],
+            version=_str("Version of the gRPC server (of the bridge, without a key)."),
+            # What is behind the server is told to key holders only when keys are required.
+            ollama_connected=_nullable(
+                _bool("Whether the gRPC server reaches Ollama right now; null without a key.")
+            ),
+            ollama_host=_nullable(
+                _str("The Ollama base URL the gRPC server uses; null without a key.")
+            ),
+            backend=_nullable(
+                _str(
+                    "The model backend serving: ollama, or embedded (a model run in-process);"
+                    " null without a key.",
+                    enum=["ollama", "embedded"],
+                )
             ),
         ),
     }
@@ -633,6 +641,15 @@ _ERROR_MEANINGS = {
     "INVALID_MESSAGE_INDEX": "the index is out of range or does not name a user message",
     "EMPTY_HISTORY": "no message was sent and the history has nothing to answer",
     "SESSION_BUSY": "a turn is running on this session",
+    "UNAUTHENTICATED": (
+        "API keys are required (MOCHI_AUTH) and the request has no valid"
+        " `Authorization: Bearer <token>`; the response says `WWW-Authenticate: Bearer`"
+    ),
+    "PERMISSION_DENIED": "only an admin key may do this",
+    "RATE_LIMITED": (
+        "this key started as many turns as MOCHI_RATE_LIMIT_TURNS_PER_MINUTE allows;"
+        " Retry-After says when the next may start"
+    ),
     "TURN_NOT_FOUND": "no such turn in this session, or (cancel) no turn is running",
     "PAYLOAD_TOO_LARGE": "the body is larger than details.limit bytes",
     "VALIDATION_ERROR": (
@@ -657,7 +674,9 @@ _ERROR_MEANINGS = {
 }
 
 # What every route backed by the gRPC server can answer.
-_ALWAYS = ("SERVICE_UNAVAILABLE", "INTERNAL_ERROR")
+_ALWAYS = ("UNAUTHENTICATED", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR")
+# What only an admin key may do when API keys are required.
+_ADMIN = ("PERMISSION_DENIED",)
 _OLLAMA = ("OLLAMA_UNREACHABLE", "OLLAMA_ERROR")
 _BODY = ("PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
 
@@ -679,8 +698,12 @@ def _error_response(status: int, listed: list[str]) -> Json:
         "x-error-codes": listed,
         "content": {"application/json": {"schema": _ref("ErrorBody")}},
     }
-    if status == 503:
+    if status in (429, 503):
         response["headers"] = {"Retry-After": _RETRY_AFTER}
+    if status == 401:
+        response["headers"] = {
+            "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
+        }
     return response
 
 
@@ -831,7 +854,8 @@ def _meta_paths() -> Json:
                 "Whether the bridge, the gRPC server and Ollama answer",
                 "health",
                 ok=_json_ok(200, "The gRPC server answers.", "Health"),
-                errors=(*_ALWAYS, "GATEWAY_TIMEOUT"),
+                # Open to all, also when API keys are required.
+                errors=("SERVICE_UNAVAILABLE", "INTERNAL_ERROR", "GATEWAY_TIMEOUT"),
             )
         },
         f"{PREFIX}/openapi.json": {
@@ -1027,7 +1051,7 @@ def _prompt_paths() -> Json:
                 description=_PROMPT_RULES,
                 body="CreateSystemPromptBody",
                 ok=_json_ok(201, "The new prompt file.", "SystemPrompt"),
-                errors=("PROMPT_EXISTS", *_BODY, *_ALWAYS),
+                errors=("PROMPT_EXISTS", *_BODY, *_ADMIN, *_ALWAYS),
             ),
         },
         f"{prompts}/{{filename}}": {
@@ -1046,14 +1070,14 @@ def _prompt_paths() -> Json:
                 description=_PROMPT_RULES,
                 body="UpdateSystemPromptBody",
                 ok=_json_ok(200, "The prompt file after the change.", "SystemPrompt"),
-                errors=(*by_name, "PAYLOAD_TOO_LARGE", *_ALWAYS),
+                errors=(*by_name, "PAYLOAD_TOO_LARGE", *_ADMIN, *_ALWAYS),
             ),
             "delete": _operation(
                 "deleteSystemPrompt",
                 "Delete a prompt file",
                 "system-prompts",
                 ok=(204, "Deleted.", None),
-                errors=(*by_name, *_ALWAYS),
+                errors=(*by_name, *_ADMIN, *_ALWAYS),
             ),
         },
     }
@@ -1063,7 +1087,7 @@ _TURN = (
     "Appends `message` as the user's message and answers it; without `message`,"
     " answers the existing history again, replacing a trailing assistant reply."
 )
-_TURN_REFUSED = ("SESSION_NOT_FOUND", "EMPTY_HISTORY", "SESSION_BUSY", *_BODY)
+_TURN_REFUSED = ("SESSION_NOT_FOUND", "EMPTY_HISTORY", "SESSION_BUSY", "RATE_LIMITED", *_BODY)
 _UNARY_TOOLS = (
     " Tool calls that need no confirmation run within the turn and are listed in"
     " `tool_calls_executed`; a call that needs one ends the turn with"
@@ -1188,7 +1212,7 @@ def _tool_paths() -> Json:
                 "Scan the tools directory again",
                 "tools",
                 ok=_json_ok(200, "What the scan found.", "ToolsReloaded"),
-                errors=_ALWAYS,
+                errors=(*_ADMIN, *_ALWAYS),
             ),
         },
         f"{tools}/{{tool_name}}": {
@@ -1274,5 +1298,17 @@ def document() -> dict[str, Any]:
             **_tool_paths(),
             **_chat_paths(),
         },
-        "components": {"schemas": _schemas()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `mochi-grpc keys create`; needed when the"
+                    " server requires API keys (MOCHI_AUTH), passed on to it as it is.",
+                }
+            },
+        },
+        # A key when the server requires one; none when keys are off.
+        "security": [{"apiKey": []}, {}],
     }

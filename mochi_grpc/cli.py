@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from mochi_grpc import key_commands
 from mochi_grpc.config import VERSION, Settings
 from mochi_grpc.migration import (
     EXPORT_OUTCOMES,
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(args)
     overrides = {"data_dir": options.data_dir} if options.data_dir is not None else {}
     settings = Settings(**overrides)
+    if options.command == key_commands.KEYS:
+        return asyncio.run(_keys(settings, options))
     directory: Path = options.directory
     if options.command == IMPORT:
         if not directory.is_dir():
@@ -117,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replace files that exist already (without it they are skipped)",
     )
     _data_dir_flag(exporting)
+    key_commands.add_parser(commands, _data_dir_flag)
     return parser
 
 
@@ -142,6 +146,11 @@ async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
         yield store
     finally:
         await store.close()
+
+
+async def _keys(settings: Settings, options: argparse.Namespace) -> int:
+    async with _store(settings) as store:
+        return await key_commands.run(options, store)
 
 
 async def _import(settings: Settings, directory: Path) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, FilePath, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.1.0"
@@ -43,10 +43,43 @@ class Settings(BaseSettings):
     # How often the reply so far of a running turn is stored: a process that
     # dies loses at most about this much of the text being generated.
     checkpoint_interval_ms: int = Field(default=500, ge=10)
+    # API keys: "required" or "off". Unset: off when the server listens on
+    # loopback only (a one-command local start), required otherwise.
+    auth: Literal["required", "off"] | None = None
+    # Turns one key may start per minute, in one server process (0: no limit).
+    rate_limit_turns_per_minute: int = Field(default=0, ge=0)
     # A turn started with continue_on_disconnect is stopped after this long.
     max_turn_seconds: float = Field(default=900.0, gt=0)
     # ... and a tool confirmation it waits for counts as denied after this long.
     confirmation_timeout_seconds: float = Field(default=300.0, gt=0)
+    # TLS on the gRPC port: the server's certificate chain and private key
+    # (PEM), both or neither; without them the port speaks plaintext.
+    tls_cert_file: FilePath | None = None
+    tls_key_file: FilePath | None = None
+    # Mutual TLS: a client without a certificate signed by this CA (PEM) is
+    # refused during the handshake, before any call. Needs the two above.
+    tls_client_ca_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> Settings:
+        # Half a TLS setting must stop the start: serving plaintext instead
+        # would be a silent downgrade.
+        if self.tls_cert_file is not None and self.tls_key_file is None:
+            raise ValueError(
+                "MOCHI_TLS_CERT_FILE is set but MOCHI_TLS_KEY_FILE is not: "
+                "TLS on the gRPC port needs both PEM files"
+            )
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "MOCHI_TLS_KEY_FILE is set but MOCHI_TLS_CERT_FILE is not: "
+                "TLS on the gRPC port needs both PEM files"
+            )
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "MOCHI_TLS_CLIENT_CA_FILE (mutual TLS) needs MOCHI_TLS_CERT_FILE "
+                "and MOCHI_TLS_KEY_FILE: the server's own certificate and key"
+            )
+        return self
 
     @property
     def database_path(self) -> Path:
@@ -59,6 +92,16 @@ class Settings(BaseSettings):
     @property
     def resolved_tools_dir(self) -> Path:
         return self.data_dir / self.tools_dir
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        return self.host in ("localhost", "::1") or self.host.startswith("127.")
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth is None:
+            return not self.listens_on_loopback
+        return self.auth == "required"
 
     @property
     def grpc_address(self) -> str:

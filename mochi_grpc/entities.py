@@ -117,6 +117,19 @@ class Session:
     preview: str = ""
     # The turn running on the session, if any (set while it runs).
     active_turn_id: str | None = None
+    # The API key that created the session (None: created without keys).
+    owner: str | None = None
+
+
+@dataclass
+class ApiKey:
+    """A key callers authenticate with; only a hash of its token is kept."""
+
+    name: str
+    token_hash: str
+    admin: bool = False
+    created_at: datetime = field(default_factory=utc_now)
+    last_used_at: datetime | None = None
 
 
 PREVIEW_LENGTH = 100

@@ -101,6 +101,22 @@ class PromptExists(Conflict):
     code = "PROMPT_EXISTS"
 
 
+class KeyExists(Conflict):
+    code = "KEY_EXISTS"
+
+
+class Unauthenticated(MochiError):
+    """No valid API key came with a request that needs one."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(MochiError):
+    """The key is valid but may not do this (an admin key may)."""
+
+    code = "PERMISSION_DENIED"
+
+
 class BackendError(MochiError):
     """The model backend failed."""
 
@@ -143,6 +159,12 @@ class Overloaded(MochiError):
             details={**(details or {}), "retry_after_seconds": f"{retry_after_seconds:g}"},
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class RateLimited(Overloaded):
+    """This key started as many turns as the rate limit allows for now."""
+
+    code = "RATE_LIMITED"
 
 
 _RECORDED: dict[str, type[MochiError]] = {}

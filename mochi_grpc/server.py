@@ -29,12 +29,14 @@ from mochi_grpc._gen.mochi.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
+from mochi_grpc.auth import KeyRing
 from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager, TurnWatcher
 from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
 from mochi_grpc.llm import LLMBackend
 from mochi_grpc.llm.selection import select_backend
+from mochi_grpc.services.auth import AuthInterceptor
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
 from mochi_grpc.services.server_info import ServerService
@@ -64,6 +66,30 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
 ]
+
+
+def _port_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS for the gRPC port when a certificate is configured (None: plaintext).
+
+    With a client CA the handshake itself refuses a client without a
+    certificate that CA signed: none of its calls reaches the API-key check
+    or a servicer.
+    """
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    client_ca = settings.tls_client_ca_file
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca.read_bytes() if client_ca is not None else None,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _transport_security(settings: Settings) -> str:
+    """What the gRPC port speaks, for the start-up line."""
+    if settings.tls_cert_file is None:
+        return "plaintext"
+    return "TLS" if settings.tls_client_ca_file is None else "mutual TLS"
 
 
 @dataclass
@@ -110,12 +136,20 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         checkpoint_interval_seconds=settings.checkpoint_interval_ms / 1000,
         max_turn_seconds=settings.max_turn_seconds,
         confirmation_timeout_seconds=settings.confirmation_timeout_seconds,
+        turns_per_minute=settings.rate_limit_turns_per_minute,
     )
     await engine.open()
     prompts = PromptLibrary(settings.resolved_system_prompts_dir)
     sessions = SessionManager(store, backend, locks, prompts)
 
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    interceptors = [AuthInterceptor(KeyRing(store))] if settings.auth_required else []
+    if not settings.auth_required and not settings.listens_on_loopback:
+        log.warning(
+            "API keys are off (MOCHI_AUTH=off) while listening on %s: anyone who reaches"
+            " the port can read and change every session",
+            settings.host,
+        )
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     chat_service = ChatService(
         engine, TurnWatcher(store, engine.live), coalesce=settings.stream_coalesce
     )
@@ -139,7 +173,12 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         ],
         server,
     )
-    port = server.add_insecure_port(settings.grpc_address)
+    credentials = _port_credentials(settings)
+    port = (
+        server.add_insecure_port(settings.grpc_address)
+        if credentials is None
+        else server.add_secure_port(settings.grpc_address, credentials)
+    )
     await server.start()
     for name in ["", *SERVICE_NAMES]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -159,10 +198,12 @@ async def serve(settings: Settings) -> None:
         else f"the {running.llm.name} model backend"
     )
     log.info(
-        "mochi-grpc %s listening on %s:%d (gRPC); serving %s; data in %s",
+        "mochi-grpc %s listening on %s:%d (gRPC, %s, API keys %s); serving %s; data in %s",
         VERSION,
         settings.host,
         running.port,
+        _transport_security(settings),
+        "required" if settings.auth_required else "off",
         serving,
         settings.database_path,
     )

@@ -9,6 +9,7 @@ import grpc
 from starlette.requests import Request
 
 from bridge.bodies import B, read_body
+from bridge.caller import acting_for
 from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
 
@@ -16,8 +17,10 @@ T = TypeVar("T")
 
 
 def clients(request: Request) -> Clients:
-    value: Clients = request.app.state.clients
-    return value
+    """The gRPC clients, their calls carrying the request's Authorization."""
+    shared: Clients = request.app.state.clients
+    authorization = request.headers.get("authorization")
+    return shared if authorization is None else acting_for(shared, authorization)
 
 
 def settings(request: Request) -> BridgeSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mochi_grpc.auth import Principal
 from mochi_grpc.chat import context_window
 from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.prompts import PromptLibrary, check_content, check_filename
@@ -69,7 +70,9 @@ class SessionManager:
         system_prompt_source_file: str | None = None,
         tool_settings: ToolSettings | None = None,
         agent_settings: AgentSettings | None = None,
+        principal: Principal,
     ) -> Session:
+        """A new session, owned by the calling key."""
         if not model.strip():
             raise InvalidRequest("model is required", field="model")
         prompt = None
@@ -90,21 +93,39 @@ class SessionManager:
             tool_settings=tool_settings or ToolSettings(),
             agent_settings=agent_settings or AgentSettings(),
             context_window=context_window.new_config(info.context_length),
+            owner=principal.name,
         )
         messages = [] if prompt is None else [self._system_message(prompt)]
         await self._store.create_session(session, messages)
         return session
 
-    async def get_session(self, session_id: str) -> tuple[Session, list[Message]]:
-        return await self._store.get_conversation(session_id)
+    async def get_session(
+        self, session_id: str, *, principal: Principal
+    ) -> tuple[Session, list[Message]]:
+        session, messages = await self._store.get_conversation(session_id)
+        principal.check_owns(session)
+        return session, messages
 
-    async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
-        return await self._store.list_sessions(page_size, page_token)
+    async def list_sessions(
+        self, page_size: int, page_token: str, *, principal: Principal
+    ) -> SessionPage:
+        return await self._store.list_sessions(page_size, page_token, principal.listing_owner)
 
-    async def list_messages(self, session_id: str, page_size: int, page_token: str) -> MessagePage:
+    async def list_messages(
+        self, session_id: str, page_size: int, page_token: str, *, principal: Principal
+    ) -> MessagePage:
+        await self._visible(session_id, principal)
         return await self._store.list_messages(session_id, page_size or None, page_token)
 
-    async def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+    async def _visible(self, session_id: str, principal: Principal) -> Session:
+        """The session, if the caller may see it; else SessionNotFound (checked
+        before any lock, so a busy session of another key says nothing either)."""
+        return principal.check_owns(await self._store.get_session(session_id))
+
+    async def update_session(
+        self, session_id: str, update: SessionUpdate, *, principal: Principal
+    ) -> Session:
+        await self._visible(session_id, principal)
         with self._locks.hold(session_id):
             session = await self._store.get_session(session_id)
             if update.model is not None and update.model != session.model:
@@ -144,12 +165,13 @@ class SessionManager:
             )
         return context_window.set_by_hand(config, change.current_window)
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str, *, principal: Principal) -> None:
+        await self._visible(session_id, principal)
         with self._locks.hold(session_id):
             await self._store.delete_session(session_id)
 
-    async def status(self, session_id: str) -> SessionStatus:
-        session = await self._store.get_session(session_id)
+    async def status(self, session_id: str, *, principal: Principal) -> SessionStatus:
+        session = await self._visible(session_id, principal)
         first = await self._store.get_message(session_id, 0)
         try:
             max_context: int | None = (await self._llm.get_model(session.model)).context_length
@@ -158,8 +180,11 @@ class SessionManager:
         source = first.source_file if first is not None and first.role is Role.SYSTEM else None
         return SessionStatus(session, max_context, source)
 
-    async def edit_message(self, session_id: str, index: int, content: str) -> tuple[Message, int]:
+    async def edit_message(
+        self, session_id: str, index: int, content: str, *, principal: Principal
+    ) -> tuple[Message, int]:
         """Replaces a user message's text and drops every later message."""
+        await self._visible(session_id, principal)
         with self._locks.hold(session_id):
             session = await self._store.get_session(session_id)
             count = session.message_count
@@ -182,7 +207,7 @@ class SessionManager:
             return message, session.message_count
 
     async def set_system_prompt(
-        self, session_id: str, content: str | None, source_file: str | None
+        self, session_id: str, content: str | None, source_file: str | None, *, principal: Principal
     ) -> SystemPrompt:
         """Sets message 0 to the prompt (a named file wins over given text);
         the history after it is kept."""
@@ -192,6 +217,7 @@ class SessionManager:
             prompt = SystemPrompt(check_content(content), None)
         else:
             raise InvalidRequest("Give the prompt's content or a source_file", field="content")
+        await self._visible(session_id, principal)
         with self._locks.hold(session_id):
             session = await self._store.get_session(session_id)
             first = await self._store.get_message(session_id, 0)
@@ -200,7 +226,8 @@ class SessionManager:
             await self._store.splice(session, 0, replaced, [self._system_message(prompt)])
         return prompt
 
-    async def remove_system_prompt(self, session_id: str) -> None:
+    async def remove_system_prompt(self, session_id: str, *, principal: Principal) -> None:
+        await self._visible(session_id, principal)
         with self._locks.hold(session_id):
             session = await self._store.get_session(session_id)
             first = await self._store.get_message(session_id, 0)

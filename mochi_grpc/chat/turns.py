@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 
+from mochi_grpc.auth import Principal
 from mochi_grpc.chat import context_window
 from mochi_grpc.chat.checkpoints import Ending, TurnJournal, TurnProgress
 from mochi_grpc.chat.event_records import encode
@@ -44,6 +45,7 @@ from mochi_grpc.chat.events import (
 from mochi_grpc.chat.history import to_model_messages
 from mochi_grpc.chat.live_turns import LiveTurn, LiveTurns, TurnOptions
 from mochi_grpc.chat.locks import SessionLocks
+from mochi_grpc.chat.rate_limits import TurnRateLimit
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.streaming import Sent, deliver
 from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
@@ -55,6 +57,7 @@ from mochi_grpc.errors import (
     EmptyHistory,
     MochiError,
     Overloaded,
+    SessionBusy,
     TurnStopped,
 )
 from mochi_grpc.llm import ChatRequest, LLMBackend
@@ -101,6 +104,7 @@ class ChatEngine:
         checkpoint_interval_seconds: float = 0.5,
         max_turn_seconds: float = 900.0,
         confirmation_timeout_seconds: float = 300.0,
+        turns_per_minute: int = 0,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -111,6 +115,7 @@ class ChatEngine:
         self._max_turn_seconds = max_turn_seconds
         self._confirmation_timeout = confirmation_timeout_seconds
         self._journal = TurnJournal(store, checkpoint_interval_seconds)
+        self._rate_limit = TurnRateLimit(turns_per_minute)
         self.live = LiveTurns()
         self._active_turns = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,7 +134,7 @@ class ChatEngine:
         self._journal.start()
 
     async def start_turn(
-        self, session_id: str, message: str | None, options: TurnOptions
+        self, session_id: str, message: str | None, options: TurnOptions, principal: Principal
     ) -> LiveTurn:
         """Accepts a turn (or raises why not), stores its start and runs it."""
         if self.shutting_down:
@@ -142,15 +147,22 @@ class ChatEngine:
                 "Too many turns are running; try again shortly",
                 retry_after_seconds=1,  # any running turn that ends frees a place
             )
-        self._locks.acquire(session_id)
+        self._rate_limit.check(principal.name)
+        try:
+            self._locks.acquire(session_id)
+        except SessionBusy:
+            # Busy or not, another key's session does not exist for this caller.
+            principal.check_owns(await self._store.get_session(session_id))
+            raise
         self._active_turns += 1
         try:
-            progress = await self._plan(session_id, message)
+            progress = await self._plan(session_id, message, principal)
             await self._journal.begin(progress)
         except BaseException:
             self._active_turns -= 1
             self._locks.release(session_id)
             raise
+        self._rate_limit.started(principal.name)
         live = LiveTurn(session_id, progress.turn_id, options, progress.log)
         self.live.add(live)
         live.task = asyncio.create_task(self._drive(live, progress))
@@ -164,13 +176,14 @@ class ChatEngine:
         message: str | None,
         options: TurnOptions,
         *,
+        principal: Principal,
         interruption_reason: Callable[[], str] = lambda: CANCELLED,
         coalesce: bool = True,
     ) -> AsyncGenerator[TurnStarted | Sent, None]:
         """Starts a turn and follows it: TurnStarted, then each event with its
         id. Closed early, it stops the turn (with the reason given) unless the
         turn continues on disconnect."""
-        live = await self.start_turn(session_id, message, options)
+        live = await self.start_turn(session_id, message, options, principal)
         try:
             yield TurnStarted(session_id, live.turn_id)
             async with aclosing(deliver(live.log, coalesce=coalesce)) as events:
@@ -181,8 +194,11 @@ class ChatEngine:
                 live.stop(interruption_reason())
                 await live.wait()  # the partial reply is stored before the caller is let go
 
-    def confirm_tool_call(self, session_id: str, confirmation_id: str, approved: bool) -> str:
+    async def confirm_tool_call(
+        self, session_id: str, confirmation_id: str, approved: bool, *, principal: Principal
+    ) -> str:
         """Answers a turn waiting for a person; returns the tool's name."""
+        principal.check_owns(await self._store.get_session(session_id))
         if self._tools is None:
             raise ConfirmationNotFound(
                 f"Confirmation ID '{confirmation_id}' not found or expired",
@@ -191,11 +207,12 @@ class ChatEngine:
         return self._tools.answer(session_id, confirmation_id, approved)
 
     async def run_turn(
-        self, session_id: str, message: str | None, think: bool = False
+        self, session_id: str, message: str | None, think: bool = False, *, principal: Principal
     ) -> TurnResult:
         """Runs one turn to its end; raises the error of a failed turn."""
         options = TurnOptions(think=think, can_confirm=False)
-        async with aclosing(self.stream_turn(session_id, message, options)) as events:
+        turn = self.stream_turn(session_id, message, options, principal=principal)
+        async with aclosing(turn) as events:
             async for item in events:
                 if isinstance(item, TurnStarted):
                     continue
@@ -226,8 +243,11 @@ class ChatEngine:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _plan(self, session_id: str, message: str | None) -> TurnProgress:
+    async def _plan(
+        self, session_id: str, message: str | None, principal: Principal
+    ) -> TurnProgress:
         session, history = await self._store.get_conversation(session_id)
+        principal.check_owns(session)
         if session.context_window.model_max_context is None:
             await self._learn_model_context(session)
         keep = len(history)

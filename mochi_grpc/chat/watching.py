@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from mochi_grpc.auth import Principal
 from mochi_grpc.chat.event_records import decode
 from mochi_grpc.chat.live_turns import LiveTurns
 from mochi_grpc.chat.streaming import Sent, deliver
@@ -49,10 +50,13 @@ class TurnWatcher:
         self._store = store
         self._live = live
 
-    async def watch(self, session_id: str, turn_id: str, after_event_id: str) -> Watch:
+    async def watch(
+        self, session_id: str, turn_id: str, after_event_id: str, *, principal: Principal
+    ) -> Watch:
         """Finds the turn and the cut; raises before anything is sent."""
         if not session_id:
             raise InvalidRequest("session_id is required", field="session_id")
+        principal.check_owns(await self._store.get_session(session_id))
         after = 0
         named = turn_id or None
         if after_event_id:
@@ -85,14 +89,14 @@ class TurnWatcher:
             return live.log
         return TurnLog(stored.turn_id, [decode(r) for r in stored.events], closed=True)
 
-    async def cancel(self, session_id: str, turn_id: str) -> str:
+    async def cancel(self, session_id: str, turn_id: str, *, principal: Principal) -> str:
         """Stops the running turn (the one named, if named) and returns its id
         once its partial reply is stored."""
         if not session_id:
             raise InvalidRequest("session_id is required", field="session_id")
+        principal.check_owns(await self._store.get_session(session_id))
         live = self._live.of_session(session_id)
         if live is None or (turn_id and live.turn_id != turn_id):
-            await self._store.get_session(session_id)  # an unknown session says so
             raise _no_turn(session_id, turn_id or None, "no running turn")
         live.stop(CANCELLED)
         await live.wait()

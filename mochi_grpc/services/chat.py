@@ -25,6 +25,7 @@ from mochi_grpc.chat import (
 )
 from mochi_grpc.chat.streaming import Sent
 from mochi_grpc.services import convert
+from mochi_grpc.services.auth import caller
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
@@ -135,6 +136,7 @@ class ChatService(pb_grpc.ChatServiceServicer):
             request.session_id,
             request.message if request.HasField("message") else None,
             request.think,
+            principal=caller(),
         )
         return pb.ChatResponse(
             session_id=request.session_id,
@@ -152,8 +154,8 @@ class ChatService(pb_grpc.ChatServiceServicer):
     async def ConfirmToolCall(
         self, request: pb.ConfirmToolCallRequest, context: Context[object, object]
     ) -> pb.ConfirmToolCallResponse:
-        name = self._engine.confirm_tool_call(
-            request.session_id, request.confirmation_id, request.approved
+        name = await self._engine.confirm_tool_call(
+            request.session_id, request.confirmation_id, request.approved, principal=caller()
         )
         verdict = "approved" if request.approved else "denied"
         return pb.ConfirmToolCallResponse(
@@ -170,6 +172,7 @@ class ChatService(pb_grpc.ChatServiceServicer):
             request.session_id,
             request.message if request.HasField("message") else None,
             TurnOptions(think=request.think, continue_on_disconnect=request.continue_on_disconnect),
+            principal=caller(),
             interruption_reason=lambda: _interruption_reason(context),
             coalesce=self._coalesce,
         )
@@ -186,7 +189,7 @@ class ChatService(pb_grpc.ChatServiceServicer):
         self, request: pb.WatchTurnRequest, context: Context[object, object]
     ) -> None:
         watch = await self._watcher.watch(
-            request.session_id, request.turn_id, request.after_event_id
+            request.session_id, request.turn_id, request.after_event_id, principal=caller()
         )
         await context.send_initial_metadata(
             ((TURN_ID, watch.turn_id), (WATCH, "events" if watch.has_more else "none"))
@@ -199,5 +202,7 @@ class ChatService(pb_grpc.ChatServiceServicer):
     async def CancelTurn(
         self, request: pb.CancelTurnRequest, context: Context[object, object]
     ) -> pb.CancelTurnResponse:
-        turn_id = await self._watcher.cancel(request.session_id, request.turn_id)
+        turn_id = await self._watcher.cancel(
+            request.session_id, request.turn_id, principal=caller()
+        )
         return pb.CancelTurnResponse(turn_id=turn_id)

@@ -4,6 +4,11 @@ The status carries a google.rpc.ErrorInfo whose reason is the error's code
 (domain "mochi.v1"); when one field is at fault, a google.rpc.BadRequest; and
 when the error says how long to wait (a refusal for load), a
 google.rpc.RetryInfo with that delay.
+
+A status travels as trailing metadata, which a client refuses past 8 KiB
+(at random) and 16 KiB (always), and then sees only RESOURCE_EXHAUSTED. The
+text of an error often echoes the request (an id, a name), so it is cut to a
+few hundred bytes: a huge value sent in cannot hide the error it causes.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ _CODES: list[tuple[type[errors.MochiError], grpc.StatusCode]] = [
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.PromptExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.KeyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.BackendError, grpc.StatusCode.UNAVAILABLE),
     (errors.Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
 ]
 
 
@@ -41,12 +49,27 @@ def status_code_of(error: errors.MochiError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# In UTF-8 bytes. The message goes out twice (grpc-message, percent-encoded,
+# and in the details) and once more as a field violation's description.
+MAX_MESSAGE_BYTES = 512
+MAX_DETAIL_BYTES = 256
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, or as much of it as fits in `limit` UTF-8 bytes with "..." after."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "..."
+
+
 def to_status(error: errors.MochiError) -> grpc.Status:
     code = status_code_of(error)
+    message = bounded(error.message, MAX_MESSAGE_BYTES)
     info = error_details_pb2.ErrorInfo(
         reason=error.code,
         domain=ERROR_DOMAIN,
-        metadata={k: str(v) for k, v in error.details.items()},
+        metadata={k: bounded(str(v), MAX_DETAIL_BYTES) for k, v in error.details.items()},
     )
     details = [info]
     if error.field is not None:
@@ -54,7 +77,7 @@ def to_status(error: errors.MochiError) -> grpc.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=error.field, description=error.message
+                        field=error.field, description=message
                     )
                 ]
             )
@@ -68,7 +91,7 @@ def to_status(error: errors.MochiError) -> grpc.Status:
         holder = any_pb2.Any()
         holder.Pack(detail)
         packed.append(holder)
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=packed)
+    status = status_pb2.Status(code=code.value[0], message=message, details=packed)
     return rpc_status.to_status(status)
 
 

@@ -13,6 +13,7 @@ from mochi_grpc._gen.mochi.v1.session_service_pb2 import CreateSessionRequest
 from mochi_grpc.chat import SessionManager, SessionUpdate, WindowChange
 from mochi_grpc.errors import InvalidRequest
 from mochi_grpc.services import convert
+from mochi_grpc.services.auth import caller
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
@@ -53,6 +54,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
             system_prompt=_optional(request, "system_prompt"),
             system_prompt_source_file=_optional(request, "system_prompt_source_file"),
             **_settings(request, {f for f in _SETTINGS if request.HasField(f)}),
+            principal=caller(),
         )
         return pb.CreateSessionResponse(session=convert.session(session))
 
@@ -60,7 +62,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
     async def GetSession(
         self, request: pb.GetSessionRequest, context: Context[object, object]
     ) -> pb.GetSessionResponse:
-        session, messages = await self._sessions.get_session(request.session_id)
+        session, messages = await self._sessions.get_session(request.session_id, principal=caller())
         return pb.GetSessionResponse(
             session=convert.session(session), messages=[convert.message(m) for m in messages]
         )
@@ -69,7 +71,9 @@ class SessionService(pb_grpc.SessionServiceServicer):
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: Context[object, object]
     ) -> pb.ListSessionsResponse:
-        page = await self._sessions.list_sessions(request.page_size, request.page_token)
+        page = await self._sessions.list_sessions(
+            request.page_size, request.page_token, principal=caller()
+        )
         return pb.ListSessionsResponse(
             sessions=[convert.session(s) for s in page.sessions],
             next_page_token=page.next_page_token,
@@ -98,14 +102,14 @@ class SessionService(pb_grpc.SessionServiceServicer):
             if "context_window" in paths
             else None,
         )
-        session = await self._sessions.update_session(given.session_id, update)
+        session = await self._sessions.update_session(given.session_id, update, principal=caller())
         return pb.UpdateSessionResponse(session=convert.session(session))
 
     @grpc_errors
     async def DeleteSession(
         self, request: pb.DeleteSessionRequest, context: Context[object, object]
     ) -> pb.DeleteSessionResponse:
-        await self._sessions.delete_session(request.session_id)
+        await self._sessions.delete_session(request.session_id, principal=caller())
         return pb.DeleteSessionResponse()
 
     @grpc_errors
@@ -113,7 +117,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
         self, request: pb.ListMessagesRequest, context: Context[object, object]
     ) -> pb.ListMessagesResponse:
         page = await self._sessions.list_messages(
-            request.session_id, request.page_size, request.page_token
+            request.session_id, request.page_size, request.page_token, principal=caller()
         )
         return pb.ListMessagesResponse(
             messages=[convert.message(m) for m in page.messages],
@@ -125,7 +129,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
         self, request: pb.EditMessageRequest, context: Context[object, object]
     ) -> pb.EditMessageResponse:
         message, count = await self._sessions.edit_message(
-            request.session_id, request.message_index, request.content
+            request.session_id, request.message_index, request.content, principal=caller()
         )
         return pb.EditMessageResponse(message=convert.message(message), message_count=count)
 
@@ -133,7 +137,7 @@ class SessionService(pb_grpc.SessionServiceServicer):
     async def GetSessionStatus(
         self, request: pb.GetSessionStatusRequest, context: Context[object, object]
     ) -> pb.GetSessionStatusResponse:
-        status = await self._sessions.status(request.session_id)
+        status = await self._sessions.status(request.session_id, principal=caller())
         session = status.session
         window = session.context_window
         tools = session.tool_settings
@@ -163,7 +167,10 @@ class SessionService(pb_grpc.SessionServiceServicer):
         self, request: pb.SetSessionSystemPromptRequest, context: Context[object, object]
     ) -> pb.SetSessionSystemPromptResponse:
         prompt = await self._sessions.set_system_prompt(
-            request.session_id, _optional(request, "content"), _optional(request, "source_file")
+            request.session_id,
+            _optional(request, "content"),
+            _optional(request, "source_file"),
+            principal=caller(),
         )
         return pb.SetSessionSystemPromptResponse(
             content=prompt.content, source_file=prompt.source_file, message_index=0
@@ -173,5 +180,5 @@ class SessionService(pb_grpc.SessionServiceServicer):
     async def RemoveSessionSystemPrompt(
         self, request: pb.RemoveSessionSystemPromptRequest, context: Context[object, object]
     ) -> pb.RemoveSessionSystemPromptResponse:
-        await self._sessions.remove_system_prompt(request.session_id)
+        await self._sessions.remove_system_prompt(request.session_id, principal=caller())
         return pb.RemoveSessionSystemPromptResponse()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from mochi_grpc.entities import Message, Session
+from mochi_grpc.entities import ApiKey, Message, Session
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ class SessionStore(Protocol):
         """A session and all its messages, read together; raises SessionNotFound."""
         ...
 
-    async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
-        """Most recently updated first; raises InvalidRequest for a bad token."""
+    async def list_sessions(
+        self, page_size: int, page_token: str, owner: str | None = None
+    ) -> SessionPage:
+        """Most recently updated first, only those of `owner` when given;
+        raises InvalidRequest for a bad token."""
         ...
 
     async def update_session(self, session: Session) -> None:
@@ -142,3 +146,23 @@ class SessionStore(Protocol):
         later ones, and saves the session's metadata, atomically. It touches
         every later message: for edits at the head (the system prompt)."""
         ...
+
+
+class KeyStore(Protocol):
+    """API keys, by name; a token is found by its hash, never stored itself."""
+
+    async def add_key(self, key: ApiKey) -> None:
+        """Raises KeyExists when a key of that name exists."""
+        ...
+
+    async def list_keys(self) -> list[ApiKey]:
+        """By name."""
+        ...
+
+    async def remove_key(self, name: str) -> bool:
+        """False when there was no key of that name."""
+        ...
+
+    async def find_key(self, token_hash: str) -> ApiKey | None: ...
+
+    async def key_used(self, name: str, when: datetime) -> None: ...

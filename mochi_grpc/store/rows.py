@@ -8,6 +8,7 @@ from typing import Any
 
 from mochi_grpc.entities import (
     AgentSettings,
+    ApiKey,
     ContextWindowConfig,
     ExecutionPolicy,
     Message,
@@ -71,6 +72,7 @@ def session_columns(session: Session) -> dict[str, Any]:
         else _dump({"summary": session.summary.summary, "topics": session.summary.topics}),
         "summary_model": session.summary_model,
         "active_turn_id": session.active_turn_id,
+        "owner": session.owner,
     }
 
 
@@ -106,6 +108,7 @@ def session_from_row(row: dict[str, Any]) -> Session:
         summary_model=row["summary_model"],
         preview=preview_of(row.get("preview") or ""),
         active_turn_id=row.get("active_turn_id"),
+        owner=row.get("owner"),
     )
 
 
@@ -147,4 +150,25 @@ def message_from_row(row: dict[str, Any]) -> Message:
         source_file=row["source_file"],
         tool_name=row["tool_name"],
         partial_reason=row["partial_reason"],
+    )
+
+
+def key_columns(key: ApiKey) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "token_hash": key.token_hash,
+        "admin": int(key.admin),
+        "created_at": format_time(key.created_at),
+        "last_used_at": None if key.last_used_at is None else format_time(key.last_used_at),
+    }
+
+
+def key_from_row(row: dict[str, Any]) -> ApiKey:
+    used = row["last_used_at"]
+    return ApiKey(
+        name=row["name"],
+        token_hash=row["token_hash"],
+        admin=bool(row["admin"]),
+        created_at=parse_time(row["created_at"]),
+        last_used_at=None if used is None else parse_time(used),
     )

@@ -14,11 +14,12 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mochi_grpc.entities import Message, Session, utc_now
-from mochi_grpc.errors import InvalidRequest, SessionNotFound
+from mochi_grpc.entities import ApiKey, Message, Session, utc_now
+from mochi_grpc.errors import InvalidRequest, KeyExists, SessionNotFound
 from mochi_grpc.store.base import (
     IN_PROGRESS,
     INTERRUPTED,
@@ -31,6 +32,8 @@ from mochi_grpc.store.base import (
 )
 from mochi_grpc.store.rows import (
     format_time,
+    key_columns,
+    key_from_row,
     message_columns,
     message_from_row,
     session_columns,
@@ -94,6 +97,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (turn_id, position)
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN owner TEXT;
+    CREATE INDEX sessions_by_owner ON sessions (owner, updated_at DESC, session_id DESC);
+    CREATE TABLE api_keys (
+        name         TEXT PRIMARY KEY,
+        token_hash   TEXT NOT NULL UNIQUE,
+        admin        INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+    );
+    """,
 ]
 
 # The turns of a session whose events are kept for replay: the latest ones.
@@ -117,7 +131,8 @@ def _encode_token(value: Any) -> str:
 def _decode_token(token: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error) as exc:
+    # A forged token can nest deeper than the parser's stack (RecursionError).
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise InvalidRequest("page_token is not valid", field="page_token") from exc
 
 
@@ -297,7 +312,9 @@ class SqliteStore:
 
         return await self._run(work)
 
-    async def list_sessions(self, page_size: int, page_token: str) -> SessionPage:
+    async def list_sessions(
+        self, page_size: int, page_token: str, owner: str | None = None
+    ) -> SessionPage:
         size = _page_size(page_size, DEFAULT_SESSION_PAGE)
         after = _decode_token(page_token) if page_token else None
         if after is not None and not (
@@ -306,11 +323,15 @@ class SqliteStore:
             raise InvalidRequest("page_token is not valid", field="page_token")
 
         def work(conn: sqlite3.Connection) -> SessionPage:
-            sql = _SESSION_SELECT
+            conditions: list[str] = []
             params: tuple[Any, ...] = ()
             if after is not None:
-                sql += " WHERE (s.updated_at, s.session_id) < (?, ?)"
+                conditions.append("(s.updated_at, s.session_id) < (?, ?)")
                 params = (after[0], after[1])
+            if owner is not None:
+                conditions.append("s.owner = ?")
+                params = (*params, owner)
+            sql = _SESSION_SELECT + (" WHERE " + " AND ".join(conditions) if conditions else "")
             sql += " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT ?"
             rows = [dict(r) for r in conn.execute(sql, (*params, size + 1))]
             token = ""
@@ -511,3 +532,46 @@ class SqliteStore:
             return ended
 
         return await self._run(work)
+
+    async def add_key(self, key: ApiKey) -> None:
+        columns = key_columns(key)
+
+        def work(conn: sqlite3.Connection) -> None:
+            try:
+                _insert(conn, "api_keys", columns)
+            except sqlite3.IntegrityError as exc:
+                raise KeyExists(
+                    f"A key named '{key.name}' exists already", details={"name": key.name}
+                ) from exc
+
+        await self._run(work)
+
+    async def list_keys(self) -> list[ApiKey]:
+        def work(conn: sqlite3.Connection) -> list[ApiKey]:
+            rows = conn.execute("SELECT * FROM api_keys ORDER BY name").fetchall()
+            return [key_from_row(dict(r)) for r in rows]
+
+        return await self._run(work)
+
+    async def remove_key(self, name: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM api_keys WHERE name = ?", (name,)).rowcount > 0
+
+        return await self._run(work)
+
+    async def find_key(self, token_hash: str) -> ApiKey | None:
+        def work(conn: sqlite3.Connection) -> ApiKey | None:
+            row = conn.execute(
+                "SELECT * FROM api_keys WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            return None if row is None else key_from_row(dict(row))
+
+        return await self._run(work)
+
+    async def key_used(self, name: str, when: datetime) -> None:
+        stamp = format_time(when)
+        await self._run(
+            lambda conn: conn.execute(
+                "UPDATE api_keys SET last_used_at = ? WHERE name = ?", (stamp, name)
+            )
+        )

@@ -27,6 +27,9 @@ async def test_stream_headers_tell_proxies_not_to_buffer(
     http: httpx.AsyncClient, fake_ollama: FakeOllama
 ) -> None:
     session_id = await _session(http)
+    # Spaced out, so the first token is an event of its own (a reader that
+    # lags gets tokens merged, which is not what this test looks at).
+    fake_ollama.script(Reply(content=["You ", "said: ", "hi"], chunk_delay=0.05))
 
     async with http.stream("POST", f"/chat/{session_id}/stream", json={"message": "hi"}) as r:
         raw = (await r.aread()).decode()
