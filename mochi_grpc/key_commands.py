@@ -49,11 +49,9 @@ async def run(options: argparse.Namespace, store: SqliteStore) -> int:
         elif options.action == "list":
             print(f"{'NAME':24} {'ADMIN':5} {'CREATED':20} LAST USED")
             for key in await keys.list():
-                used = "-" if key.last_used_at is None else key.last_used_at.isoformat()
-                print(
-                    f"{key.name:24} {'yes' if key.admin else 'no':5} "
-                    f"{key.created_at.isoformat():27} {used}"
-                )
+                used = "-" if key.last_used_at is None else _when(key.last_used_at)
+                admin = "yes" if key.admin else "no"
+                print(f"{key.name:24} {admin:5} {_when(key.created_at):20} {used}")
         else:
             await keys.revoke(options.name)
             print(f"revoked key '{options.name}'")
