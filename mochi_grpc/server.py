@@ -39,6 +39,7 @@ from mochi_grpc.llm.selection import select_backend
 from mochi_grpc.services.auth import AuthInterceptor
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
+from mochi_grpc.services.request_decoding import RequestDecoding
 from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
 from mochi_grpc.services.system_prompts import SystemPromptService
@@ -142,7 +143,11 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     prompts = PromptLibrary(settings.resolved_system_prompts_dir)
     sessions = SessionManager(store, backend, locks, prompts)
 
-    interceptors = [AuthInterceptor(KeyRing(store))] if settings.auth_required else []
+    # Keys first: a caller without a valid one is refused before its request is read.
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        *([AuthInterceptor(KeyRing(store))] if settings.auth_required else []),
+        RequestDecoding(),
+    ]
     if not settings.auth_required and not settings.listens_on_loopback:
         log.warning(
             "API keys are off (MOCHI_AUTH=off) while listening on %s: anyone who reaches"

@@ -1,9 +1,10 @@
 """Reusable system prompts: Markdown files in one directory.
 
 A name must be a plain file name ending in ".md": no path separators, no
-leading dot, no control characters, at most 255 characters, so no request
-can read or write anything outside the directory. File work runs in a
-thread, off the event loop.
+leading dot, no control characters, at most 255 bytes of UTF-8 (a file
+system's limit for one name), so no request can read or write anything
+outside the directory, nor get a name the file system refuses. File work
+runs in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_CONTENT_CHARS = 20_000
 PREVIEW_CHARS = 250
 _NAME = re.compile(r"[^/\\\x00-\x1f\x7f]{1,252}\.md")
+_MAX_NAME_BYTES = 255
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,9 @@ def check_filename(filename: str) -> str:
         raise InvalidRequest("Filename cannot start with a dot", field="filename")
     if not filename.endswith(".md"):
         raise InvalidRequest("Filename must end with .md extension", field="filename")
-    if not _NAME.fullmatch(filename):
+    if not _NAME.fullmatch(filename) or len(filename.encode()) > _MAX_NAME_BYTES:
         raise InvalidRequest(
-            "Filename must be at most 255 characters without control characters",
+            "Filename must be at most 255 bytes (UTF-8) without control characters",
             field="filename",
         )
     return filename

@@ -92,6 +92,22 @@ async def test_get_unknown_session_is_not_found(sessions: SessionStub) -> None:
     assert (info.code, info.reason) == (grpc.StatusCode.NOT_FOUND, "SESSION_NOT_FOUND")
 
 
+async def test_get_session_with_a_huge_id_is_not_found_with_its_reason(
+    sessions: SessionStub,
+) -> None:
+    # Found by the gRPC fuzzing: the id echoed whole in the status overflowed
+    # the client's metadata limit, which then reported RESOURCE_EXHAUSTED.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.GetSession(pb.GetSessionRequest(session_id="a" * 100_000))
+
+    info = error_info(caught.value)
+    assert (info.code, info.reason, info.domain) == (
+        grpc.StatusCode.NOT_FOUND,
+        "SESSION_NOT_FOUND",
+        "mochi.v1",
+    )
+
+
 async def test_list_sessions_newest_first_with_preview(
     sessions: SessionStub, chat: ChatStub
 ) -> None:

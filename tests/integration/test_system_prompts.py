@@ -122,6 +122,35 @@ async def test_names_that_could_leave_the_directory_are_refused(
     assert _files(settings.data_dir) == before
 
 
+@pytest.mark.parametrize("name", ["é" * 200 + ".md", "a" * 253 + ".md"], ids=["bytes", "chars"])
+async def test_names_longer_than_a_file_system_takes_are_refused(
+    prompts: SystemPromptStub, sessions: SessionStub, settings: Settings, name: str
+) -> None:
+    # Found by the gRPC fuzzing: 203 characters but 403 bytes passed the name
+    # rules, and the file system's "File name too long" came out as INTERNAL.
+    before = _files(settings.data_dir)
+
+    for attempt in (
+        prompts.CreateSystemPrompt(ppb.CreateSystemPromptRequest(filename=name, content="x")),
+        prompts.GetSystemPrompt(ppb.GetSystemPromptRequest(filename=name)),
+        prompts.UpdateSystemPrompt(ppb.UpdateSystemPromptRequest(filename=name, content="x")),
+        prompts.DeleteSystemPrompt(ppb.DeleteSystemPromptRequest(filename=name)),
+        sessions.CreateSession(
+            pb.CreateSessionRequest(model=MODEL, system_prompt_source_file=name)
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await attempt
+        info = error_info(caught.value)
+        assert (info.code, info.reason, info.field) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "VALIDATION_ERROR",
+            "filename",
+        )
+
+    assert _files(settings.data_dir) == before
+
+
 @pytest.mark.parametrize("content", ["", "   \n", "x" * 20_001])
 async def test_blank_or_oversized_content_is_refused(
     prompts: SystemPromptStub, prompts_dir: Path, content: str

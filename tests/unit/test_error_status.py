@@ -47,3 +47,31 @@ def test_status_details_carry_reason_domain_and_field() -> None:
     )
     assert bad.field_violations[0].field == "model"
     assert parsed.message == "Model 'ghost' not found"
+
+
+def test_a_huge_value_echoed_by_an_error_is_cut_so_the_status_fits_in_metadata() -> None:
+    # Found by the gRPC fuzzing: GetSession with a 100 KB session_id echoed it
+    # in the message and the ErrorInfo; the client refused the trailers
+    # (over its 16 KiB limit) and saw RESOURCE_EXHAUSTED with no details.
+    huge = "é" * 100_000
+
+    status = to_status(errors.SessionNotFound(huge))
+
+    metadata = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    assert isinstance(metadata, bytes)
+    # grpc-message is percent-encoded (3 bytes a UTF-8 byte); binary trailers
+    # are base64 (4 bytes per 3): together far below a client's 8 KiB.
+    assert len(status.details.encode()) * 3 + len(metadata) * 4 / 3 < 4096
+    parsed = status_pb2.Status.FromString(metadata)
+    info = error_details_pb2.ErrorInfo()
+    parsed.details[0].Unpack(info)
+    assert info.reason == "SESSION_NOT_FOUND"
+    assert info.metadata["session_id"].startswith("éé")
+    assert info.metadata["session_id"].endswith("...")
+    assert status.details.startswith("Session éé") and status.details.endswith("...")
+
+
+def test_an_error_of_ordinary_size_is_sent_whole() -> None:
+    status = to_status(errors.SessionNotFound("0123456789"))
+
+    assert status.details == "Session 0123456789 not found"

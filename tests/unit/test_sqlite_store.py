@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -116,6 +117,20 @@ async def test_replace_tail_on_a_deleted_session_writes_nothing(store: SqliteSto
 async def test_list_sessions_rejects_a_forged_token(store: SqliteStore) -> None:
     with pytest.raises(InvalidRequest):
         await store.list_sessions(10, "WzFd")  # base64 of [1]
+
+
+async def test_a_token_nested_past_the_parsers_stack_is_refused_as_invalid(
+    store: SqliteStore,
+) -> None:
+    # Found by the gRPC fuzzing: the parser's RecursionError came out as INTERNAL.
+    session = Session(model="m")
+    await store.create_session(session, _messages(1))
+    nested = base64.urlsafe_b64encode(b"[" * 100_000).decode()
+
+    with pytest.raises(InvalidRequest):
+        await store.list_sessions(10, nested)
+    with pytest.raises(InvalidRequest):
+        await store.list_messages(session.session_id, 10, nested)
 
 
 async def test_list_messages_pages(store: SqliteStore) -> None:

@@ -1,0 +1,82 @@
+"""A request that does not parse is INVALID_ARGUMENT, like any other bad request.
+
+grpc.aio parses a request with the method's deserializer before the method
+runs, and answers a failure (bytes that are no such message, a string field
+that is not UTF-8, nesting past the parser's limit) with UNKNOWN,
+"Unexpected DecodeError", and no details. This interceptor gives the method
+the raw bytes and parses them inside it instead, where a failure is refused
+with INVALID_ARGUMENT and the ErrorInfo of every other refusal (reason
+VALIDATION_ERROR, domain "mochi.v1").
+
+Install it inside (after) the API-key interceptor, so that a caller without
+a valid key is refused before its request is read.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+
+from mochi_grpc.errors import InvalidRequest
+from mochi_grpc.services.errors import abort
+
+if TYPE_CHECKING:
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
+
+Behavior = Callable[..., Any]
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def _parsing(behavior: Behavior, parse: Callable[[bytes], Any]) -> Behavior:
+    """The method, taking the raw request and parsing it first."""
+
+    async def request_of(raw: bytes, context: Context) -> Any:
+        try:
+            return parse(raw)
+        except Exception as exc:  # a DecodeError, from the generated FromString
+            why = f": {exc}" if str(exc) else ""
+            await abort(context, InvalidRequest(f"The request does not parse{why}"))
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streaming(raw: bytes, context: Context) -> Any:
+            async for response in behavior(await request_of(raw, context), context):
+                yield response
+
+        return streaming
+
+    async def unary(raw: bytes, context: Context) -> Any:
+        result = behavior(await request_of(raw, context), context)
+        return await result if inspect.isawaitable(result) else result
+
+    return unary
+
+
+class RequestDecoding(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(details)
+        # Streamed requests are parsed message by message inside the method's
+        # own iteration; none of ours take one.
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        parse = handler.request_deserializer
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _parsing(handler.unary_unary, parse),
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _parsing(handler.unary_stream, parse),
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # pragma: no cover - a unary request has one of the two
