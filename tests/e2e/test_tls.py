@@ -25,25 +25,12 @@ from bridge.app import create_app
 from bridge.config import BridgeSettings
 from mochi_grpc.config import Settings
 from mochi_grpc.server import start
+from tests import certificates
 from tests.embedded import EmbeddedServer
 from tests.fakes import FakeOllama, Reply
 from tests.server_process import GUARD, free_port
 
 MODEL = "llama3.2:latest"
-
-
-def _pem_files(directory: Path, name: str, cert: trustme.LeafCert) -> tuple[Path, Path]:
-    """`cert`'s chain and private key as the PEM files an operator has."""
-    chain, key = directory / f"{name}.crt", directory / f"{name}.key"
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    key.write_bytes(cert.private_key_pem.bytes())
-    return chain, key
-
-
-def _ca_file(directory: Path, name: str, ca: trustme.CA) -> Path:
-    path = directory / f"{name}.pem"
-    path.write_bytes(ca.cert_pem.bytes())
-    return path
 
 
 @asynccontextmanager
@@ -85,12 +72,12 @@ def client_ca() -> trustme.CA:
 
 @pytest.fixture
 def ca_file(tmp_path: Path, ca: trustme.CA) -> Path:
-    return _ca_file(tmp_path, "ca", ca)
+    return certificates.ca_file(tmp_path, "ca", ca)
 
 
 @pytest.fixture
 def server_files(tmp_path: Path, ca: trustme.CA) -> tuple[Path, Path]:
-    return _pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
+    return certificates.pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
 
 
 @pytest.fixture
@@ -105,7 +92,7 @@ async def mtls_target(
     settings: Settings, server_files: tuple[Path, Path], client_ca: trustme.CA, tmp_path: Path
 ) -> AsyncIterator[str]:
     cert, key = server_files
-    client_ca_file = _ca_file(tmp_path, "client-ca", client_ca)
+    client_ca_file = certificates.ca_file(tmp_path, "client-ca", client_ca)
     async with _server(
         settings, tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=client_ca_file
     ) as target:
@@ -140,7 +127,7 @@ async def test_bridge_without_the_ca_setting_cannot_reach_a_tls_server(tls_targe
 async def test_bridge_with_its_client_certificate_works_over_mutual_tls(
     mtls_target: str, ca_file: Path, client_ca: trustme.CA, tmp_path: Path
 ) -> None:
-    cert, key = _pem_files(tmp_path, "bridge", client_ca.issue_cert("mochi-bridge"))
+    cert, key = certificates.pem_files(tmp_path, "bridge", client_ca.issue_cert("mochi-bridge"))
     settings = BridgeSettings(
         grpc_target=mtls_target,
         grpc_tls_ca_file=ca_file,
@@ -170,7 +157,7 @@ async def test_bridge_without_a_client_certificate_cannot_reach_a_mutual_tls_ser
 @pytest.fixture
 async def named_target(settings: Settings, ca: trustme.CA, tmp_path: Path) -> AsyncIterator[str]:
     """A server whose certificate names a host only, reached by its IP."""
-    cert, key = _pem_files(tmp_path, "named", ca.issue_cert("mochi.internal"))
+    cert, key = certificates.pem_files(tmp_path, "named", ca.issue_cert("mochi.internal"))
     async with _server(settings, tls_cert_file=cert, tls_key_file=key) as target:
         yield target
 
@@ -234,7 +221,7 @@ async def https_bridge(
 ) -> AsyncIterator[str]:
     """`python -m bridge` serving HTTPS with a certificate from `ca`, over TLS
     to the server; yields the host:port it serves on."""
-    cert, key = _pem_files(tmp_path, "https", ca.issue_cert("127.0.0.1"))
+    cert, key = certificates.pem_files(tmp_path, "https", ca.issue_cert("127.0.0.1"))
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MOCHI_")},

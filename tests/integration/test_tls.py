@@ -23,25 +23,12 @@ from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
 from mochi_grpc.config import Settings
 from mochi_grpc.server import start
 from mochi_grpc.stubs import ChatStub, SessionStub
+from tests import certificates
 from tests.fakes import FakeOllama, Reply
 from tests.server_process import GUARD, free_port
 from tests.support import case, collect, text_of
 
 MODEL = "llama3.2:latest"
-
-
-def _pem_files(directory: Path, name: str, cert: trustme.LeafCert) -> tuple[Path, Path]:
-    """`cert`'s chain and private key as the PEM files an operator has."""
-    chain, key = directory / f"{name}.crt", directory / f"{name}.key"
-    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    key.write_bytes(cert.private_key_pem.bytes())
-    return chain, key
-
-
-def _ca_file(directory: Path, name: str, ca: trustme.CA) -> Path:
-    path = directory / f"{name}.pem"
-    path.write_bytes(ca.cert_pem.bytes())
-    return path
 
 
 def _credentials(
@@ -85,7 +72,7 @@ def client_ca() -> trustme.CA:
 
 @pytest.fixture
 def server_files(tmp_path: Path, ca: trustme.CA) -> tuple[Path, Path]:
-    return _pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
+    return certificates.pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
 
 
 @pytest.fixture
@@ -106,7 +93,7 @@ async def mtls_server(
             settings,
             tls_cert_file=cert,
             tls_key_file=key,
-            tls_client_ca_file=_ca_file(tmp_path, "client-ca", client_ca),
+            tls_client_ca_file=certificates.ca_file(tmp_path, "client-ca", client_ca),
         )
     )
     yield f"127.0.0.1:{running.port}"
@@ -255,7 +242,7 @@ async def test_server_process_says_at_start_up_that_it_runs_mutual_tls(
         fake_ollama.url,
         tls_cert_file=str(cert),
         tls_key_file=str(key),
-        tls_client_ca_file=str(_ca_file(tmp_path, "client-ca", client_ca)),
+        tls_client_ca_file=str(certificates.ca_file(tmp_path, "client-ca", client_ca)),
     )
 
     proc = await asyncio.create_subprocess_exec(
