@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trustme
 
 
@@ -20,3 +21,24 @@ def ca_file(directory: Path, name: str, ca: trustme.CA) -> Path:
     path = directory / f"{name}.pem"
     path.write_bytes(ca.cert_pem.bytes())
     return path
+
+
+# Fixtures of the TLS tests (pulled into them by tests/conftest.py).
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    """The CA that signed the server's certificate (and the bridge's HTTPS one)."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def client_ca() -> trustme.CA:
+    """The CA whose client certificates a mutual-TLS server accepts."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_files(tmp_path: Path, ca: trustme.CA) -> tuple[Path, Path]:
+    """The server's certificate chain and key, for 127.0.0.1 and localhost."""
+    return pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))

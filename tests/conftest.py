@@ -11,7 +11,10 @@ import pytest
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
 from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub
+from tests.certificates import ca, client_ca, server_files
 from tests.fakes import FakeOllama
+
+__all__ = ["ca", "client_ca", "server_files"]  # fixtures for the TLS tests
 
 
 @pytest.fixture

@@ -59,25 +59,8 @@ def _unavailable(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def ca() -> trustme.CA:
-    """The CA that signed the server's certificate (and the bridge's HTTPS one)."""
-    return trustme.CA()
-
-
-@pytest.fixture
-def client_ca() -> trustme.CA:
-    """The CA whose client certificates the mutual-TLS server accepts."""
-    return trustme.CA()
-
-
-@pytest.fixture
 def ca_file(tmp_path: Path, ca: trustme.CA) -> Path:
     return certificates.ca_file(tmp_path, "ca", ca)
-
-
-@pytest.fixture
-def server_files(tmp_path: Path, ca: trustme.CA) -> tuple[Path, Path]:
-    return certificates.pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
 
 
 @pytest.fixture

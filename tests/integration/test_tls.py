@@ -59,23 +59,6 @@ async def _refused(channel: grpc.aio.Channel) -> grpc.aio.AioRpcError:
 
 
 @pytest.fixture
-def ca() -> trustme.CA:
-    """The CA that signed the server's certificate."""
-    return trustme.CA()
-
-
-@pytest.fixture
-def client_ca() -> trustme.CA:
-    """The CA whose client certificates a mutual-TLS server accepts."""
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_files(tmp_path: Path, ca: trustme.CA) -> tuple[Path, Path]:
-    return certificates.pem_files(tmp_path, "server", ca.issue_cert("127.0.0.1", "localhost"))
-
-
-@pytest.fixture
 async def tls_server(settings: Settings, server_files: tuple[Path, Path]) -> AsyncIterator[str]:
     cert, key = server_files
     running = await start(_with(settings, tls_cert_file=cert, tls_key_file=key))
