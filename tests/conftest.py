@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
+from mochi_grpc.store import PostgresStore, SqliteStore
 from mochi_grpc.stubs import ChatStub, ModelStub, ServerStub, SessionStub
 from tests.certificates import ca, client_ca, server_files
 from tests.fakes import FakeOllama
+from tests.store_backends import STORE_KINDS, Store, fresh_database, postgres_server
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 __all__ = ["ca", "client_ca", "server_files"]  # fixtures for the TLS tests
 
@@ -65,3 +71,30 @@ def models(channel: grpc.aio.Channel) -> ModelStub:
 @pytest.fixture
 def server_info(channel: grpc.aio.Channel) -> ServerStub:
     return ServerStub(channel)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the whole test session."""
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    """The URL of a database of this test's own."""
+    with fresh_database(postgres) as url:
+        yield url
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An opened store of each kind: the tests using it are the stores' contract."""
+    store: Store
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "data" / "mochi.db")
+    else:
+        store = PostgresStore(request.getfixturevalue("postgres_url"))
+    await store.open()
+    yield store
+    await store.close()

@@ -1,4 +1,4 @@
-"""Session persistence: the interface and its SQLite implementation."""
+"""Session persistence: the interface and its SQLite and PostgreSQL implementations."""
 
 from mochi_grpc.store.base import (
     IN_PROGRESS,
@@ -12,6 +12,7 @@ from mochi_grpc.store.base import (
     StoredTurn,
     TurnWrite,
 )
+from mochi_grpc.store.postgres import PostgresStore
 from mochi_grpc.store.sqlite import SqliteStore
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "EventRecord",
     "KeyStore",
     "MessagePage",
+    "PostgresStore",
     "SessionPage",
     "SessionStore",
     "SqliteStore",

@@ -8,9 +8,6 @@ waits on disk.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +26,13 @@ from mochi_grpc.store.base import (
     SessionPage,
     StoredTurn,
     TurnWrite,
+)
+from mochi_grpc.store.paging import (
+    DEFAULT_SESSION_PAGE,
+    decode_token,
+    encode_token,
+    page_size_of,
+    require_id,
 )
 from mochi_grpc.store.rows import (
     format_time,
@@ -119,34 +123,6 @@ _SESSION_SELECT = """
                  ORDER BY m.position LIMIT 1) AS preview
     FROM sessions s
 """
-
-MAX_PAGE_SIZE = 1000
-DEFAULT_SESSION_PAGE = 50
-
-
-def _encode_token(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-
-
-def _decode_token(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    # A forged token can nest deeper than the parser's stack (RecursionError).
-    except (ValueError, binascii.Error, RecursionError) as exc:
-        raise InvalidRequest("page_token is not valid", field="page_token") from exc
-
-
-def _require_id(session_id: str) -> None:
-    if not session_id:
-        raise InvalidRequest("session_id is required", field="session_id")
-
-
-def _page_size(requested: int | None, default: int) -> int:
-    if requested is None or requested == 0:
-        return default
-    if requested < 0:
-        raise InvalidRequest("page_size must not be negative", field="page_size")
-    return min(requested, MAX_PAGE_SIZE)
 
 
 def _check_session(conn: sqlite3.Connection, session_id: str) -> None:
@@ -280,7 +256,7 @@ class SqliteStore:
         await self._run(work)
 
     async def get_session(self, session_id: str) -> Session:
-        _require_id(session_id)
+        require_id(session_id)
 
         def work(conn: sqlite3.Connection) -> Session:
             row = conn.execute(
@@ -293,7 +269,7 @@ class SqliteStore:
         return await self._run(work)
 
     async def get_conversation(self, session_id: str) -> tuple[Session, list[Message]]:
-        _require_id(session_id)
+        require_id(session_id)
 
         def work(conn: sqlite3.Connection) -> tuple[Session, list[Message]]:
             conn.execute("BEGIN")  # one snapshot for both reads
@@ -315,8 +291,8 @@ class SqliteStore:
     async def list_sessions(
         self, page_size: int, page_token: str, owner: str | None = None
     ) -> SessionPage:
-        size = _page_size(page_size, DEFAULT_SESSION_PAGE)
-        after = _decode_token(page_token) if page_token else None
+        size = page_size_of(page_size, DEFAULT_SESSION_PAGE)
+        after = decode_token(page_token) if page_token else None
         if after is not None and not (
             isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)
         ):
@@ -337,7 +313,7 @@ class SqliteStore:
             token = ""
             if len(rows) > size:
                 rows = rows[:size]
-                token = _encode_token([rows[-1]["updated_at"], rows[-1]["session_id"]])
+                token = encode_token([rows[-1]["updated_at"], rows[-1]["session_id"]])
             return SessionPage([session_from_row(r) for r in rows], token)
 
         return await self._run(work)
@@ -348,7 +324,7 @@ class SqliteStore:
         await self._run(lambda conn: _update_session(conn, columns))
 
     async def delete_session(self, session_id: str) -> None:
-        _require_id(session_id)
+        require_id(session_id)
 
         def work(conn: sqlite3.Connection) -> None:
             cursor = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
@@ -360,11 +336,11 @@ class SqliteStore:
     async def list_messages(
         self, session_id: str, page_size: int | None = None, page_token: str = ""
     ) -> MessagePage:
-        _require_id(session_id)
-        start = _decode_token(page_token) if page_token else 0
+        require_id(session_id)
+        start = decode_token(page_token) if page_token else 0
         if not isinstance(start, int) or not 0 <= start < 2**31:
             raise InvalidRequest("page_token is not valid", field="page_token")
-        size = _page_size(page_size, -1) if page_size is not None else -1
+        size = page_size_of(page_size, -1) if page_size is not None else -1
 
         def work(conn: sqlite3.Connection) -> MessagePage:
             _check_session(conn, session_id)
@@ -377,7 +353,7 @@ class SqliteStore:
             token = ""
             if size > 0 and len(rows) > size:
                 rows = rows[:size]
-                token = _encode_token(start + size)
+                token = encode_token(start + size)
             return MessagePage([message_from_row(dict(r)) for r in rows], token)
 
         return await self._run(work)
@@ -468,7 +444,7 @@ class SqliteStore:
         await self._run(work)
 
     async def get_turn(self, session_id: str, turn_id: str | None) -> StoredTurn | None:
-        _require_id(session_id)
+        require_id(session_id)
 
         def work(conn: sqlite3.Connection) -> StoredTurn | None:
             conn.execute("BEGIN")  # one snapshot for the turn and its events
