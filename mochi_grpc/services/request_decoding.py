@@ -8,6 +8,11 @@ the raw bytes and parses them inside it instead, where a failure is refused
 with INVALID_ARGUMENT and the ErrorInfo of every other refusal (reason
 VALIDATION_ERROR, domain "mochi.v1").
 
+A request that parses but carries text with the NUL character (U+0000), in
+any string field at any depth, is refused the same way, with a
+google.rpc.BadRequest naming the field (see text_checks): no store can be
+asked to keep what one of them (PostgreSQL) cannot hold.
+
 Install it inside (after) the API-key interceptor, so that a caller without
 a valid key is refused before its request is read.
 """
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 
 from mochi_grpc.errors import InvalidRequest
-from mochi_grpc.services.errors import abort
+from mochi_grpc.services.errors import MAX_DETAIL_BYTES, abort, bounded
+from mochi_grpc.services.text_checks import nul_field
 
 if TYPE_CHECKING:
     Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
@@ -33,14 +39,19 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _parsing(behavior: Behavior, parse: Callable[[bytes], Any]) -> Behavior:
-    """The method, taking the raw request and parsing it first."""
+    """The method, taking the raw request and parsing and checking it first."""
 
     async def request_of(raw: bytes, context: Context) -> Any:
         try:
-            return parse(raw)
+            request = parse(raw)
         except Exception as exc:  # a DecodeError, from the generated FromString
             why = f": {exc}" if str(exc) else ""
             await abort(context, InvalidRequest(f"The request does not parse{why}"))
+        # A NUL in a string is a zero byte on the wire, which most requests
+        # lack: they skip the walk.
+        if b"\x00" in raw and (field := nul_field(request)) is not None:
+            await abort(context, _nul_refusal(field))
+        return request
 
     if inspect.isasyncgenfunction(behavior):
 
@@ -55,6 +66,15 @@ def _parsing(behavior: Behavior, parse: Callable[[bytes], Any]) -> Behavior:
         return await result if inspect.isawaitable(result) else result
 
     return unary
+
+
+def _nul_refusal(field: str) -> InvalidRequest:
+    # Deep nesting (a Struct in a Struct ...) makes a long path, and the path
+    # travels in the status's trailing metadata, which has a size limit.
+    field = bounded(field, MAX_DETAIL_BYTES)
+    return InvalidRequest(
+        f"Text may not contain the NUL character (U+0000); {field} does", field=field
+    )
 
 
 class RequestDecoding(grpc.aio.ServerInterceptor):
