@@ -1,23 +1,24 @@
-"""Reusable system prompts: Markdown files in one directory.
+"""Reusable system prompts: named Markdown texts, and the rules they follow.
 
 A name must be a plain file name ending in ".md": no path separators, no
 leading dot, no control characters, at most 255 bytes of UTF-8 (a file
 system's limit for one name), so no request can read or write anything
-outside the directory, nor get a name the file system refuses. File work
-runs in a thread, off the event loop.
+outside a prompts directory, nor get a name the file system refuses. The
+text must not be blank and has a length limit.
+
+`PromptLibrary` checks these rules and raises the errors callers see; where
+the texts are kept is a `PromptShelf`'s business (a directory of files, or
+the shared PostgreSQL database), so the rules hold the same on every shelf.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from mochi_grpc.errors import InvalidRequest, PromptExists, PromptNotFound
+from mochi_grpc.store.prompt_shelves import PromptShelf
 
 log = logging.getLogger(__name__)
 
@@ -77,85 +78,46 @@ def check_content(content: str) -> str:
 
 
 class PromptLibrary:
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
+    """The prompt files callers see: the rules above, over a shelf that keeps them."""
 
-    def _path(self, filename: str) -> Path:
-        path = self._directory / check_filename(filename)
-        # The name rules already keep it inside; this guards against a
-        # symlinked file pointing elsewhere.
-        if path.resolve().parent != self._directory.resolve():
-            raise InvalidRequest("Filename points outside the prompts directory", field="filename")
-        return path
-
-    def _read(self, filename: str) -> PromptFile:
-        path = self._path(filename)
-        if not path.is_file():
-            raise _not_found(filename)
-        try:
-            return PromptFile(filename, path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise _not_found(filename) from None
-        except UnicodeDecodeError:
-            raise InvalidRequest(
-                f"System prompt file '{filename}' is not UTF-8 text", field="filename"
-            ) from None
-
-    def _list(self) -> list[PromptFile]:
-        self._directory.mkdir(parents=True, exist_ok=True)
-        prompts = []
-        for entry in sorted(os.scandir(self._directory), key=lambda e: e.name):
-            if not entry.is_file() or entry.name.startswith(".") or not entry.name.endswith(".md"):
-                continue
-            try:
-                prompts.append(self._read(entry.name))
-            except InvalidRequest:
-                log.warning("Failed to read prompt file %s", entry.name)
-        return prompts
-
-    def _write(self, filename: str, content: str, *, new: bool) -> PromptFile:
-        path = self._path(filename)
-        check_content(content)
-        self._directory.mkdir(parents=True, exist_ok=True)
-        if new:
-            try:
-                with path.open("x", encoding="utf-8") as file:
-                    file.write(content)
-            except FileExistsError:
-                raise PromptExists(
-                    f"System prompt file '{filename}' already exists",
-                    details={"filename": filename},
-                ) from None
-        else:
-            self._read(filename)  # must exist
-            # A uniquely named file replaced in one step: readers never see
-            # half a text, and two writers never share a temporary file.
-            handle, temporary = tempfile.mkstemp(dir=self._directory, prefix=".", suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(content)
-            os.replace(temporary, path)
-        return PromptFile(filename, content)
-
-    def _delete(self, filename: str) -> None:
-        path = self._path(filename)
-        if not path.is_file():
-            raise _not_found(filename)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            raise _not_found(filename) from None
+    def __init__(self, shelf: PromptShelf) -> None:
+        self._shelf = shelf
 
     async def list(self) -> list[PromptFile]:
-        return await asyncio.to_thread(self._list)
+        prompts = []
+        for filename, content in await self._shelf.list_all():
+            try:
+                check_filename(filename)
+            except InvalidRequest:
+                # Put there by hand: no request could name it.
+                log.warning("Failed to read prompt file %s", filename)
+                continue
+            prompts.append(PromptFile(filename, content))
+        return prompts
 
     async def get(self, filename: str) -> PromptFile:
-        return await asyncio.to_thread(self._read, filename)
+        content = await self._shelf.get(check_filename(filename))
+        if content is None:
+            raise _not_found(filename)
+        return PromptFile(filename, content)
 
     async def create(self, filename: str, content: str) -> PromptFile:
-        return await asyncio.to_thread(self._write, filename, content, new=True)
+        check_filename(filename)
+        check_content(content)
+        if not await self._shelf.add(filename, content):
+            raise PromptExists(
+                f"System prompt file '{filename}' already exists",
+                details={"filename": filename},
+            )
+        return PromptFile(filename, content)
 
     async def update(self, filename: str, content: str) -> PromptFile:
-        return await asyncio.to_thread(self._write, filename, content, new=False)
+        check_filename(filename)
+        check_content(content)
+        if not await self._shelf.replace(filename, content):
+            raise _not_found(filename)
+        return PromptFile(filename, content)
 
     async def delete(self, filename: str) -> None:
-        await asyncio.to_thread(self._delete, filename)
+        if not await self._shelf.remove(check_filename(filename)):
+            raise _not_found(filename)

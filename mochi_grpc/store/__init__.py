@@ -13,6 +13,8 @@ from mochi_grpc.store.base import (
     TurnWrite,
 )
 from mochi_grpc.store.postgres import PostgresStore
+from mochi_grpc.store.postgres_prompts import PostgresPromptShelf
+from mochi_grpc.store.prompt_shelves import PromptDirectory, PromptShelf
 from mochi_grpc.store.sqlite import SqliteStore
 
 __all__ = [
@@ -22,7 +24,10 @@ __all__ = [
     "EventRecord",
     "KeyStore",
     "MessagePage",
+    "PostgresPromptShelf",
     "PostgresStore",
+    "PromptDirectory",
+    "PromptShelf",
     "SessionPage",
     "SessionStore",
     "SqliteStore",
