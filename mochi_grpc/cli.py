@@ -27,7 +27,7 @@ from mochi_grpc.migration import (
     import_sessions,
     total_line,
 )
-from mochi_grpc.store import SqliteStore
+from mochi_grpc.persistence import Store, store_for
 
 SERVE = "serve"
 IMPORT = "import-sessions"
@@ -60,7 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help")):
         return _serve(args)
     options = _parser().parse_args(args)
-    overrides = {"data_dir": options.data_dir} if options.data_dir is not None else {}
+    overrides = {
+        name: value
+        for name in ("data_dir", "database_url")
+        if (value := getattr(options, name, None)) is not None
+    }
     settings = Settings(**overrides)
     if options.command == key_commands.KEYS:
         return asyncio.run(_keys(settings, options))
@@ -71,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(settings, directory))
     if directory.exists() and not directory.is_dir():
         return _usage_error(EXPORT, f"{directory} is not a directory")
-    if not settings.database_path.is_file():
+    if settings.database_url is None and not settings.database_path.is_file():
         return _usage_error(EXPORT, f"there is no database at {settings.database_path}")
     return asyncio.run(_export(settings, directory, overwrite=options.overwrite))
 
@@ -131,6 +135,11 @@ def _data_dir_flag(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="where the database is (MOCHI_DATA_DIR; MOCHI_DATABASE_FILE names the file)",
     )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL database instead (MOCHI_DATABASE_URL)",
+    )
 
 
 def _usage_error(command: str, message: str) -> int:
@@ -139,8 +148,8 @@ def _usage_error(command: str, message: str) -> int:
 
 
 @asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(settings.database_path)
+async def _store(settings: Settings) -> AsyncIterator[Store]:
+    store = store_for(settings)
     await store.open()
     try:
         yield store

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.1.0"
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
     embedded_threads: int = Field(default=1, ge=1)
     data_dir: Path = Path(".")
     database_file: Path = Path("mochi.db")
+    # A postgresql:// URL: the store is that PostgreSQL database, which any
+    # number of server replicas may share. Unset: SQLite in data_dir.
+    database_url: str | None = None
+    # With PostgreSQL: a replica that stops renewing its lease (it died) has
+    # its running turns marked interrupted by the others within this long.
+    turn_lease_seconds: float = Field(default=15.0, ge=1)
     system_prompts_dir: Path = Path("system_prompts")
     tools_dir: Path = Path("tools")
     log_level: LogLevel = "INFO"
@@ -60,6 +67,17 @@ class Settings(BaseSettings):
     # refused during the handshake, before any call. Needs the two above.
     tls_client_ca_file: FilePath | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "MOCHI_DATABASE_URL must be a postgresql:// URL (unset: SQLite in MOCHI_DATA_DIR)"
+            )
+        return url
+
     @model_validator(mode="after")
     def _tls_files_go_together(self) -> Settings:
         # Half a TLS setting must stop the start: serving plaintext instead
@@ -84,6 +102,13 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / self.database_file
+
+    @property
+    def database_description(self) -> str:
+        """Where the data is, for log lines (a URL's password left out)."""
+        if self.database_url is None:
+            return str(self.database_path)
+        return "PostgreSQL at " + re.sub(r"//[^@/]*@", "//", self.database_url)
 
     @property
     def resolved_system_prompts_dir(self) -> Path:
@@ -129,6 +154,9 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help="model backend (MOCHI_BACKEND)",
     )
     parser.add_argument("--data-dir", type=Path, help="where data is kept (MOCHI_DATA_DIR)")
+    parser.add_argument(
+        "--database-url", help="a postgresql:// URL to keep data in (MOCHI_DATABASE_URL)"
+    )
     parser.add_argument(
         "--log-level",
         type=str.upper,

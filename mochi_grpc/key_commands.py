@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from mochi_grpc.auth import KeyRing
 from mochi_grpc.errors import MochiError
-from mochi_grpc.store import SqliteStore
+from mochi_grpc.store import KeyStore
 
 KEYS = "keys"
 
@@ -39,7 +39,7 @@ def add_parser(
         common(action)
 
 
-async def run(options: argparse.Namespace, store: SqliteStore) -> int:
+async def run(options: argparse.Namespace, store: KeyStore) -> int:
     keys = KeyRing(store)
     try:
         if options.action == "create":

@@ -30,12 +30,13 @@ from mochi_grpc._gen.mochi.v1 import (
     tool_service_pb2_grpc,
 )
 from mochi_grpc.auth import KeyRing
-from mochi_grpc.chat import ChatEngine, SessionLocks, SessionManager, TurnWatcher
+from mochi_grpc.chat import ChatEngine, SessionManager, TurnWatcher
 from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
 from mochi_grpc.llm import LLMBackend
 from mochi_grpc.llm.selection import select_backend
+from mochi_grpc.persistence import Store, persistence_for
 from mochi_grpc.services.auth import AuthInterceptor
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
@@ -44,7 +45,6 @@ from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
 from mochi_grpc.services.system_prompts import SystemPromptService
 from mochi_grpc.services.tools import ToolService
-from mochi_grpc.store import SqliteStore
 from mochi_grpc.tools import Confirmations, ToolCatalog, ToolRunner
 
 log = logging.getLogger("mochi_grpc")
@@ -98,7 +98,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     engine: ChatEngine
-    store: SqliteStore
+    store: Store
     llm: LLMBackend
     health: HealthServicer
     tool_runner: ToolRunner
@@ -120,18 +120,18 @@ class RunningServer:
 
 async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningServer:
     """Starts the gRPC server inside the running event loop."""
-    store = SqliteStore(settings.database_path)
+    persistence = persistence_for(settings)
+    store, coordination = persistence.store, persistence.coordination
     await store.open()
     backend = llm or await select_backend(settings)
-    locks = SessionLocks()
     catalog = ToolCatalog(settings.resolved_tools_dir)
     await catalog.reload()
     runner = ToolRunner(settings.tool_timeout_seconds)
     engine = ChatEngine(
         store,
         backend,
-        locks,
-        tools=ToolCaller(catalog, runner, Confirmations()),
+        coordination,
+        tools=ToolCaller(catalog, runner, Confirmations(), coordination),
         max_tool_rounds=settings.max_tool_rounds,
         max_concurrent_turns=settings.max_concurrent_turns,
         checkpoint_interval_seconds=settings.checkpoint_interval_ms / 1000,
@@ -140,8 +140,8 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         turns_per_minute=settings.rate_limit_turns_per_minute,
     )
     await engine.open()
-    prompts = PromptLibrary(settings.resolved_system_prompts_dir)
-    sessions = SessionManager(store, backend, locks, prompts)
+    prompts = PromptLibrary(persistence.prompts)
+    sessions = SessionManager(store, backend, coordination, prompts)
 
     # Keys first: a caller without a valid one is refused before its request is read.
     interceptors: list[grpc.aio.ServerInterceptor] = [
@@ -156,7 +156,14 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         )
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     chat_service = ChatService(
-        engine, TurnWatcher(store, engine.live), coalesce=settings.stream_coalesce
+        engine,
+        TurnWatcher(
+            store,
+            engine.live,
+            coordination,
+            poll_seconds=settings.checkpoint_interval_ms / 1000,
+        ),
+        coalesce=settings.stream_coalesce,
     )
     tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolService(catalog), server)
     session_service_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(sessions), server)
@@ -210,7 +217,7 @@ async def serve(settings: Settings) -> None:
         _transport_security(settings),
         "required" if settings.auth_required else "off",
         serving,
-        settings.database_path,
+        settings.database_description,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -61,6 +61,13 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
             )
 
 
+def reopened(store: Store) -> Store:
+    """Another store on the same database (a process started after `store`'s)."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store._path)
+    return PostgresStore(store.conninfo)
+
+
 async def rows_written(store: Store, session_id: str, write: Callable[[], Awaitable[None]]) -> int:
     """How many rows `write` inserted, changed or deleted in the session and
     its messages (SQLite counts changes; PostgreSQL shows a new row version)."""

@@ -16,7 +16,6 @@ from mochi_grpc.chat.events import (
     WindowUsage,
 )
 from mochi_grpc.chat.live_turns import TurnOptions
-from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.sessions import SessionManager, SessionUpdate, WindowChange
 from mochi_grpc.chat.turns import ChatEngine, TurnResult
 from mochi_grpc.chat.watching import TurnWatcher, Watch
@@ -27,7 +26,6 @@ __all__ = [
     "ContentDelta",
     "ExecutedCall",
     "MessageComplete",
-    "SessionLocks",
     "SessionManager",
     "SessionUpdate",
     "ThinkingDelta",

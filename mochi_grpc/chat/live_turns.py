@@ -29,6 +29,8 @@ class LiveTurn:
     turn_id: str
     options: TurnOptions
     log: TurnLog
+    # The turn's claim on its session, given back when the turn is stored.
+    claim: str = ""
     task: asyncio.Task[None] | None = None
     # Why the turn was stopped, if it was.
     stop_reason: str | None = None

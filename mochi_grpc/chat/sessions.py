@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from mochi_grpc.auth import Principal
 from mochi_grpc.chat import context_window
-from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.prompts import PromptLibrary, check_content, check_filename
+from mochi_grpc.coordination import Coordination, claimed
 from mochi_grpc.entities import (
     AgentSettings,
     ContextWindowConfig,
@@ -55,11 +55,15 @@ class SystemPrompt:
 
 class SessionManager:
     def __init__(
-        self, store: SessionStore, llm: LLMBackend, locks: SessionLocks, prompts: PromptLibrary
+        self,
+        store: SessionStore,
+        llm: LLMBackend,
+        coordination: Coordination,
+        prompts: PromptLibrary,
     ) -> None:
         self._store = store
         self._llm = llm
-        self._locks = locks
+        self._coordination = coordination
         self._prompts = prompts
 
     async def create_session(
@@ -126,7 +130,7 @@ class SessionManager:
         self, session_id: str, update: SessionUpdate, *, principal: Principal
     ) -> Session:
         await self._visible(session_id, principal)
-        with self._locks.hold(session_id):
+        async with claimed(self._coordination, session_id):
             session = await self._store.get_session(session_id)
             if update.model is not None and update.model != session.model:
                 info = await self._llm.get_model(update.model)
@@ -167,7 +171,7 @@ class SessionManager:
 
     async def delete_session(self, session_id: str, *, principal: Principal) -> None:
         await self._visible(session_id, principal)
-        with self._locks.hold(session_id):
+        async with claimed(self._coordination, session_id):
             await self._store.delete_session(session_id)
 
     async def status(self, session_id: str, *, principal: Principal) -> SessionStatus:
@@ -185,7 +189,7 @@ class SessionManager:
     ) -> tuple[Message, int]:
         """Replaces a user message's text and drops every later message."""
         await self._visible(session_id, principal)
-        with self._locks.hold(session_id):
+        async with claimed(self._coordination, session_id):
             session = await self._store.get_session(session_id)
             count = session.message_count
             if not 0 <= index < count:
@@ -218,7 +222,7 @@ class SessionManager:
         else:
             raise InvalidRequest("Give the prompt's content or a source_file", field="content")
         await self._visible(session_id, principal)
-        with self._locks.hold(session_id):
+        async with claimed(self._coordination, session_id):
             session = await self._store.get_session(session_id)
             first = await self._store.get_message(session_id, 0)
             replaced = 1 if first is not None and first.role is Role.SYSTEM else 0
@@ -228,7 +232,7 @@ class SessionManager:
 
     async def remove_system_prompt(self, session_id: str, *, principal: Principal) -> None:
         await self._visible(session_id, principal)
-        with self._locks.hold(session_id):
+        async with claimed(self._coordination, session_id):
             session = await self._store.get_session(session_id)
             first = await self._store.get_message(session_id, 0)
             if first is None or first.role is not Role.SYSTEM:

@@ -20,6 +20,7 @@ from mochi_grpc.chat.events import (
     ToolFinished,
     TurnEvent,
 )
+from mochi_grpc.coordination import Coordination
 from mochi_grpc.entities import ExecutionPolicy, Message, Role, Session, ToolCall, ToolSettings
 from mochi_grpc.errors import ConfirmationRequiresStreaming
 from mochi_grpc.tools import Confirmations, Tool, ToolCatalog, ToolOutcome, ToolRunner
@@ -45,11 +46,16 @@ class ToolRoundState:
 
 class ToolCaller:
     def __init__(
-        self, catalog: ToolCatalog, runner: ToolRunner, confirmations: Confirmations
+        self,
+        catalog: ToolCatalog,
+        runner: ToolRunner,
+        confirmations: Confirmations,
+        coordination: Coordination,
     ) -> None:
         self._catalog = catalog
         self._runner = runner
         self._confirmations = confirmations
+        self._coordination = coordination
 
     def answer(self, session_id: str, confirmation_id: str, approved: bool) -> str:
         """Answers a pending confirmation; returns its tool's name."""
@@ -92,15 +98,24 @@ class ToolCaller:
                 )
             else:
                 with self._confirmations.ask(session.session_id, call.name) as pending:
-                    yield ConfirmationRequired(
-                        call.name, call.arguments, index, call_id, pending.confirmation_id
+                    # Answerable through any process before the caller hears of it.
+                    await self._coordination.confirmation_asked(
+                        session.session_id, pending.confirmation_id, call.name
                     )
-                    state.awaiting = call
                     try:
-                        approved = await asyncio.wait_for(pending.answer, confirmation_timeout)
-                    except TimeoutError:
-                        approved = False
-                    state.awaiting = None
+                        yield ConfirmationRequired(
+                            call.name, call.arguments, index, call_id, pending.confirmation_id
+                        )
+                        state.awaiting = call
+                        try:
+                            approved = await asyncio.wait_for(pending.answer, confirmation_timeout)
+                        except TimeoutError:
+                            approved = False
+                        state.awaiting = None
+                    finally:
+                        await asyncio.shield(
+                            self._coordination.confirmation_closed(pending.confirmation_id)
+                        )
             if not approved:
                 produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))
                 continue

@@ -130,6 +130,20 @@ class TurnLog:
             reader.wake.set()
         return self.end
 
+    def catch_up(self, events: Iterable[Positioned]) -> None:
+        """Appends the stored events that end after the log's end (a delta
+        the end cuts is sliced): a turn run by another process, followed
+        from the store."""
+        for end, event in events:
+            if end <= self.end:
+                continue
+            if end - size_of(event) < self.end:
+                event = tail_of(event, end - self.end)
+            self.end = end
+            self._items.append((end, event))
+        for reader in self._readers:
+            reader.wake.set()
+
     def close(self) -> None:
         """No event follows; readers end once they have read everything."""
         self.closed = True

@@ -21,6 +21,7 @@ runs on, bounded by the maximum turn time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -44,12 +45,12 @@ from mochi_grpc.chat.events import (
 )
 from mochi_grpc.chat.history import to_model_messages
 from mochi_grpc.chat.live_turns import LiveTurn, LiveTurns, TurnOptions
-from mochi_grpc.chat.locks import SessionLocks
 from mochi_grpc.chat.rate_limits import TurnRateLimit
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.streaming import Sent, deliver
 from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
 from mochi_grpc.chat.turn_log import TurnLog
+from mochi_grpc.coordination import Coordination, Receivers
 from mochi_grpc.entities import Message, Role, Session, new_id, utc_now
 from mochi_grpc.errors import (
     ConfirmationNotFound,
@@ -96,7 +97,7 @@ class ChatEngine:
         self,
         store: SessionStore,
         llm: LLMBackend,
-        locks: SessionLocks,
+        coordination: Coordination,
         *,
         tools: ToolCaller | None = None,
         max_tool_rounds: int = 10,
@@ -108,7 +109,7 @@ class ChatEngine:
     ) -> None:
         self._store = store
         self._llm = llm
-        self._locks = locks
+        self._coordination = coordination
         self._tools = tools
         self._max_rounds = max_tool_rounds + 1
         self._max_turns = max_concurrent_turns
@@ -122,15 +123,15 @@ class ChatEngine:
         self.shutting_down = False
 
     async def open(self) -> None:
-        """Ends the turns a process that died left running, then starts the
-        writer of running turns."""
-        record = encode(0, TurnFailed(stopped_error("", INTERRUPTED)))
-        ended = await self._store.interrupt_running_turns(record.kind, record.payload)
-        if ended:
-            log.warning(
-                "%d turn(s) left running by a server that stopped are marked interrupted",
-                len(ended),
+        """Ends the turns a process that died left running, takes requests
+        from the other processes, then starts the writer of running turns."""
+        await self._coordination.open(
+            Receivers(
+                stop_turn=self._stop_here,
+                answer_confirmation=self._answer_here,
+                interruption=encode(0, TurnFailed(stopped_error("", INTERRUPTED))),
             )
+        )
         self._journal.start()
 
     async def start_turn(
@@ -149,7 +150,7 @@ class ChatEngine:
             )
         self._rate_limit.check(principal.name)
         try:
-            self._locks.acquire(session_id)
+            claim = await self._coordination.claim(session_id)
         except SessionBusy:
             # Busy or not, another key's session does not exist for this caller.
             principal.check_owns(await self._store.get_session(session_id))
@@ -160,10 +161,10 @@ class ChatEngine:
             await self._journal.begin(progress)
         except BaseException:
             self._active_turns -= 1
-            self._locks.release(session_id)
+            await self._coordination.release(session_id, claim)
             raise
         self._rate_limit.started(principal.name)
-        live = LiveTurn(session_id, progress.turn_id, options, progress.log)
+        live = LiveTurn(session_id, progress.turn_id, options, progress.log, claim)
         self.live.add(live)
         live.task = asyncio.create_task(self._drive(live, progress))
         self._tasks.add(live.task)
@@ -199,12 +200,31 @@ class ChatEngine:
     ) -> str:
         """Answers a turn waiting for a person; returns the tool's name."""
         principal.check_owns(await self._store.get_session(session_id))
-        if self._tools is None:
+        if self._tools is not None:
+            try:
+                return self._tools.answer(session_id, confirmation_id, approved)
+            except ConfirmationNotFound:
+                pass  # a turn of another process may wait for it
+        tool_name = await self._coordination.answer_elsewhere(session_id, confirmation_id, approved)
+        if tool_name is None:
             raise ConfirmationNotFound(
                 f"Confirmation ID '{confirmation_id}' not found or expired",
                 details={"confirmation_id": confirmation_id},
             )
-        return self._tools.answer(session_id, confirmation_id, approved)
+        return tool_name
+
+    def _answer_here(self, session_id: str, confirmation_id: str, approved: bool) -> None:
+        """Another process took the answer to a confirmation; one of this
+        process's turns may wait for it."""
+        if self._tools is not None:
+            with contextlib.suppress(ConfirmationNotFound):
+                self._tools.answer(session_id, confirmation_id, approved)
+
+    def _stop_here(self, session_id: str, turn_id: str) -> None:
+        """Another process was asked to stop a turn; this one may run it."""
+        live = self.live.of_session(session_id)
+        if live is not None and live.turn_id == turn_id:
+            live.stop(CANCELLED)
 
     async def run_turn(
         self, session_id: str, message: str | None, think: bool = False, *, principal: Principal
@@ -237,6 +257,7 @@ class ChatEngine:
         for waiter in running:
             waiter.cancel()
         await self._journal.close()
+        await self._coordination.close()
 
     async def drain(self) -> None:
         """Waits until no turn runs; each is stored by then."""
@@ -305,9 +326,13 @@ class ChatEngine:
                 deadline.cancel()
             live.log.close()
             self.live.remove(live)
-            self._locks.release(live.session_id)
             self._active_turns -= 1
-            live.ended()
+            try:
+                await self._coordination.release(live.session_id, live.claim)
+            except Exception:
+                log.exception("the session of turn %s could not be freed", live.turn_id)
+            finally:
+                live.ended()
 
     async def _outcome(self, live: LiveTurn, progress: TurnProgress) -> Ending:
         state = ToolRoundState()

@@ -23,7 +23,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from mochi_grpc.entities import ApiKey, Message, Session, utc_now
+from mochi_grpc.entities import ApiKey, Message, Session, new_id, utc_now
 from mochi_grpc.errors import InvalidRequest, KeyExists, SessionNotFound
 from mochi_grpc.store.base import (
     IN_PROGRESS,
@@ -44,6 +44,7 @@ from mochi_grpc.store.paging import (
     page_size_of,
     require_id,
 )
+from mochi_grpc.store.postgres_schema import migrate
 from mochi_grpc.store.rows import (
     format_time,
     key_columns,
@@ -55,75 +56,6 @@ from mochi_grpc.store.rows import (
 )
 
 Connection = AsyncConnection[DictRow]
-
-# Each entry moves the schema one version up; the schema_version table records
-# where a database stands. Never edit an entry once released: append a new one.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE sessions (
-        session_id     TEXT COLLATE "C" PRIMARY KEY,
-        model          TEXT NOT NULL,
-        created_at     TEXT COLLATE "C" NOT NULL,
-        updated_at     TEXT COLLATE "C" NOT NULL,
-        message_count  INTEGER NOT NULL DEFAULT 0,
-        tool_settings  TEXT NOT NULL,
-        agent_settings TEXT NOT NULL,
-        context_window TEXT NOT NULL,
-        summary        TEXT,
-        summary_model  TEXT,
-        active_turn_id TEXT,
-        owner          TEXT COLLATE "C"
-    );
-    CREATE INDEX sessions_by_update ON sessions (updated_at DESC, session_id DESC);
-    CREATE INDEX sessions_by_owner ON sessions (owner, updated_at DESC, session_id DESC);
-    CREATE TABLE messages (
-        session_id        TEXT COLLATE "C" NOT NULL
-                          REFERENCES sessions (session_id) ON DELETE CASCADE,
-        position          INTEGER NOT NULL,
-        message_id        TEXT NOT NULL,
-        role              TEXT NOT NULL,
-        content           TEXT NOT NULL,
-        timestamp         TEXT NOT NULL,
-        thinking          TEXT,
-        model             TEXT,
-        eval_count        BIGINT,
-        prompt_eval_count BIGINT,
-        tool_calls        TEXT,
-        source_file       TEXT,
-        tool_name         TEXT,
-        partial_reason    TEXT,
-        PRIMARY KEY (session_id, position)
-    );
-    CREATE TABLE turns (
-        turn_id       TEXT COLLATE "C" PRIMARY KEY,
-        session_id    TEXT COLLATE "C" NOT NULL
-                      REFERENCES sessions (session_id) ON DELETE CASCADE,
-        started_at    TEXT COLLATE "C" NOT NULL,
-        status        TEXT NOT NULL,
-        last_position INTEGER NOT NULL DEFAULT 0,
-        writes        INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX turns_by_session ON turns (session_id, started_at DESC, turn_id DESC);
-    CREATE INDEX turns_running ON turns (status) WHERE status = 'running';
-    CREATE TABLE turn_events (
-        turn_id  TEXT COLLATE "C" NOT NULL REFERENCES turns (turn_id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        kind     TEXT NOT NULL,
-        payload  TEXT NOT NULL,
-        PRIMARY KEY (turn_id, position)
-    );
-    CREATE TABLE api_keys (
-        name         TEXT COLLATE "C" PRIMARY KEY,
-        token_hash   TEXT NOT NULL UNIQUE,
-        admin        INTEGER NOT NULL,
-        created_at   TEXT NOT NULL,
-        last_used_at TEXT
-    );
-    """,
-]
-
-# The key of the advisory lock migrations run under ("mochimig" in ASCII).
-MIGRATION_LOCK = 0x6D6F6368696D6967
 
 # The turns of a session whose events are kept for replay: the latest ones.
 KEPT_TURNS = 5
@@ -183,7 +115,44 @@ async def _replace_tail(
     )
 
 
-async def _write_turn(conn: Connection, write: TurnWrite, columns: dict[str, Any]) -> None:
+# True when the replica named by {owner} holds a lease that has not run out.
+_LEASE_HELD = (
+    "EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = {owner} AND r.lease_expires_at >= now())"
+)
+
+
+class TurnTakenOver(Exception):
+    """A replica wrote a turn it no longer runs: its lease had run out and
+    another replica ended the turn as interrupted."""
+
+    def __init__(self, turn_id: str) -> None:
+        super().__init__(f"turn {turn_id} was ended by another replica (this one's lease ran out)")
+
+
+async def _interrupt(conn: Connection, row: DictRow, kind: str, payload: str) -> None:
+    """Ends one running turn as interrupted: its event, its reply, its session."""
+    position = row["last_position"] + 1
+    await conn.execute(
+        "INSERT INTO turn_events (turn_id, position, kind, payload) VALUES (%s, %s, %s, %s)",
+        (row["turn_id"], position, kind, payload),
+    )
+    await conn.execute(
+        "UPDATE turns SET status = %s, last_position = %s WHERE turn_id = %s",
+        (INTERRUPTED, position, row["turn_id"]),
+    )
+    await conn.execute(
+        "UPDATE messages SET partial_reason = %s WHERE session_id = %s AND partial_reason = %s",
+        (INTERRUPTED, row["session_id"], IN_PROGRESS),
+    )
+    await conn.execute(
+        "UPDATE sessions SET active_turn_id = NULL WHERE session_id = %s AND active_turn_id = %s",
+        (row["session_id"], row["turn_id"]),
+    )
+
+
+async def _write_turn(
+    conn: Connection, write: TurnWrite, columns: dict[str, Any], replica_id: str
+) -> None:
     sid, tid = write.session.session_id, write.turn_id
     if write.whole_session:
         await _update_session(conn, columns)
@@ -199,8 +168,9 @@ async def _write_turn(conn: Connection, write: TurnWrite, columns: dict[str, Any
             (sid, sid, KEPT_TURNS - 1),
         )
         await conn.execute(
-            "INSERT INTO turns (turn_id, session_id, started_at, status) VALUES (%s, %s, %s, %s)",
-            (tid, sid, format_time(utc_now()), write.status),
+            "INSERT INTO turns (turn_id, session_id, started_at, status, replica_id)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (tid, sid, format_time(utc_now()), write.status, replica_id),
         )
     if write.messages is not None:
         await _replace_tail(conn, sid, write.keep, write.messages)
@@ -212,33 +182,15 @@ async def _write_turn(conn: Connection, write: TurnWrite, columns: dict[str, Any
                 [(tid, e.position, e.kind, e.payload) for e in write.events],
             )
     last = write.events[-1].position if write.events else 0
-    await conn.execute(
+    # Only the replica running the turn writes it, and only while it runs: a
+    # replica taken for dead (its turn interrupted by another) stores nothing more.
+    cursor = await conn.execute(
         "UPDATE turns SET status = %s, last_position = greatest(last_position, %s),"
-        " writes = writes + 1 WHERE turn_id = %s",
-        (write.status, last, tid),
+        " writes = writes + 1 WHERE turn_id = %s AND replica_id = %s AND status = %s",
+        (write.status, last, tid, replica_id, RUNNING),
     )
-
-
-async def _migrate(conn: Connection) -> None:
-    """Brings the schema to the latest version, one migration per transaction,
-    each under the advisory lock (replicas starting together queue on it)."""
-    while True:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),"
-                " version INTEGER NOT NULL)"
-            )
-            await conn.execute(
-                "INSERT INTO schema_version (version) VALUES (0) ON CONFLICT DO NOTHING"
-            )
-            row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-            version = 0 if row is None else int(row["version"])
-            if version >= len(MIGRATIONS):
-                return
-            await conn.execute(sql.SQL(MIGRATIONS[version]))
-            await conn.execute("UPDATE schema_version SET version = %s", (version + 1,))
+    if cursor.rowcount == 0:
+        raise TurnTakenOver(tid)
 
 
 class PostgresStore:
@@ -248,7 +200,19 @@ class PostgresStore:
     (postgresql://user:pass@host/db, or ?host=/socket/dir for a Unix socket).
     """
 
-    def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        replica_id: str | None = None,
+        lease_seconds: float = 15.0,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> None:
+        self.conninfo = conninfo
+        # This process among the replicas sharing the database.
+        self.replica_id = replica_id or new_id()
+        self.lease_seconds = lease_seconds
         self._pool = AsyncConnectionPool[Connection](
             conninfo,
             connection_class=AsyncConnection[DictRow],
@@ -262,12 +226,46 @@ class PostgresStore:
         )
 
     async def open(self) -> None:
+        """Migrates the schema and takes this replica's lease."""
         await self._pool.open(wait=True)
         async with self._pool.connection() as conn:
-            await _migrate(conn)
+            await migrate(conn)
+        await self.renew_lease()
 
     async def close(self) -> None:
-        await self._pool.close()
+        """Gives up the lease (what the replica ran is stored by now: any turn
+        still marked running is ended by the next sweep), then disconnects."""
+        if self._pool.closed:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute("DELETE FROM replicas WHERE replica_id = %s", (self.replica_id,))
+        finally:
+            await self._pool.close()
+
+    async def renew_lease(self) -> bool:
+        """Extends this replica's lease by lease_seconds from the database's
+        clock; False when the lease had to be taken anew (it had run out and
+        another replica ended this one's turns)."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE replicas SET lease_expires_at = now() + make_interval(secs => %s)"
+                " WHERE replica_id = %s",
+                (self.lease_seconds, self.replica_id),
+            )
+            if cursor.rowcount:
+                return True
+            await conn.execute(
+                "INSERT INTO replicas (replica_id, started_at, lease_expires_at)"
+                " VALUES (%s, %s, now() + make_interval(secs => %s))",
+                (self.replica_id, format_time(utc_now()), self.lease_seconds),
+            )
+        return False
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Connection]:
+        """The connections, for what replicas coordinate through the database."""
+        return self._pool
 
     async def create_session(self, session: Session, messages: Sequence[Message]) -> None:
         session.message_count = len(messages)
@@ -437,7 +435,7 @@ class PostgresStore:
         ]
         async with self._pool.connection() as conn, conn.transaction():
             for write, columns in batch:
-                await _write_turn(conn, write, columns)
+                await _write_turn(conn, write, columns, self.replica_id)
 
     async def get_turn(self, session_id: str, turn_id: str | None) -> StoredTurn | None:
         require_id(session_id)
@@ -464,36 +462,27 @@ class PostgresStore:
         return StoredTurn(row["turn_id"], row["status"], events)
 
     async def interrupt_running_turns(self, kind: str, payload: str) -> list[str]:
-        # Like SqliteStore, it assumes one server owns the database: every
-        # running turn is taken for one left by a process that died. With
-        # several replicas this needs leases (a replica ends only its own).
+        """Ends what replicas whose lease ran out left behind (a replica that
+        stopped cleanly gave its lease up): their running turns are
+        interrupted, their claims on sessions and their confirmations go."""
         ended: list[str] = []
         async with self._pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                "SELECT turn_id, session_id, last_position FROM turns WHERE status = %s"
-                " ORDER BY turn_id FOR UPDATE",
+                "SELECT turn_id, session_id, last_position FROM turns t WHERE status = %s"
+                f" AND NOT ({_LEASE_HELD.format(owner='t.replica_id')})"
+                " ORDER BY turn_id FOR UPDATE SKIP LOCKED",
                 (RUNNING,),
             )
             for row in await cursor.fetchall():
-                position = row["last_position"] + 1
-                await conn.execute(
-                    "INSERT INTO turn_events (turn_id, position, kind, payload)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (row["turn_id"], position, kind, payload),
-                )
-                await conn.execute(
-                    "UPDATE turns SET status = %s, last_position = %s WHERE turn_id = %s",
-                    (INTERRUPTED, position, row["turn_id"]),
-                )
-                await conn.execute(
-                    "UPDATE messages SET partial_reason = %s"
-                    " WHERE session_id = %s AND partial_reason = %s",
-                    (INTERRUPTED, row["session_id"], IN_PROGRESS),
-                )
+                await _interrupt(conn, row, kind, payload)
                 ended.append(row["turn_id"])
-            await conn.execute(
-                "UPDATE sessions SET active_turn_id = NULL WHERE active_turn_id IS NOT NULL"
-            )
+            for table in ("session_claims", "confirmations"):
+                await conn.execute(
+                    sql.SQL("DELETE FROM {} c WHERE NOT ({})").format(
+                        sql.Identifier(table), sql.SQL(_LEASE_HELD.format(owner="c.replica_id"))
+                    )
+                )
+            await conn.execute("DELETE FROM replicas WHERE lease_expires_at < now()")
         return ended
 
     async def add_key(self, key: ApiKey) -> None:

@@ -23,10 +23,10 @@ from mochi_grpc.store import (
     PostgresStore,
     SqliteStore,
     TurnWrite,
+    postgres_schema,
 )
-from mochi_grpc.store import postgres as postgres_store
 from mochi_grpc.store.sqlite import KEPT_TURNS, MIGRATIONS
-from tests.store_backends import Store, rows_written
+from tests.store_backends import Store, reopened, rows_written
 
 
 @pytest.fixture
@@ -335,7 +335,7 @@ async def test_a_batch_of_turn_writes_is_stored_all_or_nothing(store: Store) -> 
     assert (await store.get_session(session.session_id)).message_count == 1
 
 
-async def test_interrupting_running_turns_ends_them_and_frees_their_sessions(
+async def test_turns_left_running_by_a_store_that_stopped_are_interrupted_by_the_next(
     store: Store,
 ) -> None:
     running, finished = Session(model="m"), Session(model="m")
@@ -346,19 +346,24 @@ async def test_interrupting_running_turns_ends_them_and_frees_their_sessions(
     await store.write_turns(
         [TurnWrite(finished, f"turn-{finished.session_id}", "completed", 1, None, _events(3))]
     )
+    await store.close()  # a process that stopped with a turn still stored as running
+    store = reopened(store)
+    await store.open()
+    try:
+        ended = await store.interrupt_running_turns("error", '{"code":"INTERRUPTED"}')
 
-    ended = await store.interrupt_running_turns("error", '{"code":"INTERRUPTED"}')
-
-    assert ended == [f"turn-{running.session_id}"]
-    turn = await store.get_turn(running.session_id, None)
-    assert turn is not None and turn.status == INTERRUPTED
-    assert turn.events[-1] == EventRecord(3, "error", '{"code":"INTERRUPTED"}')
-    reply = await store.get_message(running.session_id, 1)
-    assert reply is not None and reply.partial_reason == INTERRUPTED
-    assert (await store.get_session(running.session_id)).active_turn_id is None
-    done = await store.get_turn(finished.session_id, None)
-    assert done is not None and done.status == "completed" and len(done.events) == 3
-    assert await store.interrupt_running_turns("error", "{}") == []
+        assert ended == [f"turn-{running.session_id}"]
+        turn = await store.get_turn(running.session_id, None)
+        assert turn is not None and turn.status == INTERRUPTED
+        assert turn.events[-1] == EventRecord(3, "error", '{"code":"INTERRUPTED"}')
+        reply = await store.get_message(running.session_id, 1)
+        assert reply is not None and reply.partial_reason == INTERRUPTED
+        assert (await store.get_session(running.session_id)).active_turn_id is None
+        done = await store.get_turn(finished.session_id, None)
+        assert done is not None and done.status == "completed" and len(done.events) == 3
+        assert await store.interrupt_running_turns("error", "{}") == []
+    finally:
+        await store.close()
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -420,7 +425,7 @@ async def test_postgres_replicas_opening_together_migrate_once(postgres_url: str
 
     with psycopg.connect(postgres_url) as conn:
         rows = conn.execute("SELECT version FROM schema_version").fetchall()
-    assert rows == [(len(postgres_store.MIGRATIONS),)]
+    assert rows == [(len(postgres_schema.MIGRATIONS),)]
     reopened = PostgresStore(postgres_url)
     await reopened.open()  # a migrated database opens without migrating again
     await reopened.close()
