@@ -24,17 +24,23 @@ from bench import plots, report, stopping
 from bench.config import QUICK, BenchConfig, Level
 from bench.machine import Machine
 from bench.processes import ROOT, children, log_problems, raise_open_file_limit
-from bench.scenarios import concurrency, store, throughput, ttft
+from bench.scenarios import concurrency, replicas, store, throughput, ttft
 from bench.stack import start_bare, start_fake, start_mochi
 
 T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("throughput", "ttft", "concurrency", "store")
+SCENARIOS = ("throughput", "ttft", "concurrency", "store", "replicas")
 # The clients and the fake Ollama should be as fast as the machine allows.
 DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 # Each scenario is cut off after this long, so a broken run stops by itself.
-SCENARIO_TIMEOUT = {"throughput": 600.0, "ttft": 300.0, "concurrency": 1200.0, "store": 600.0}
+SCENARIO_TIMEOUT = {
+    "throughput": 600.0,
+    "ttft": 300.0,
+    "concurrency": 1200.0,
+    "store": 600.0,
+    "replicas": 600.0,
+}
 
 
 def _run_on(loop: str, main: Coroutine[Any, Any, T]) -> T:
@@ -62,6 +68,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namesp
     )
     parser.add_argument("--store-sizes", help="session sizes, e.g. 10,1000,10000")
     parser.add_argument("--store-appends", type=int, help="timed stores per size")
+    parser.add_argument("--replica-level", help="streams through 1 and 2 replicas, e.g. 200x20@5")
+    parser.add_argument(
+        "--replica-counts", help="server replicas, one configuration each, e.g. 1,2"
+    )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument(
         "--loop",
@@ -85,6 +95,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namesp
             changes[field] = value
     if args.levels:
         changes["levels"] = tuple(Level.parse(x) for x in args.levels.split(",") if x)
+    if args.replica_level:
+        changes["replica_level"] = Level.parse(args.replica_level)
+    if args.replica_counts:
+        changes["replica_counts"] = _ints(args.replica_counts)
     if args.store_sizes:
         changes["store_sizes"] = _ints(args.store_sizes)
     if args.only:
@@ -124,7 +138,7 @@ async def _guarded(
 async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock) -> report.Results:
     results = report.Results(config, Machine.describe(ROOT), driver_loop=driver_loop)
     chosen = config.scenarios
-    needs_stack = bool(chosen & {"throughput", "ttft", "concurrency"})
+    needs_stack = bool(chosen & {"throughput", "ttft", "concurrency", "replicas"})
     fake = await start_fake(temp, config.models, results.driver_loop) if needs_stack else None
 
     if fake is not None and chosen & {"throughput", "ttft"}:
@@ -158,6 +172,13 @@ async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock
         results.concurrency = await _guarded(
             "concurrency",
             lambda: concurrency.run(config, fake, temp, progress=progress),
+            results,
+            progress,
+        )
+    if fake is not None and "replicas" in chosen:
+        results.replicas = await _guarded(
+            "replicas",
+            lambda: replicas.run(config, fake, temp, progress=progress),
             results,
             progress,
         )

@@ -57,9 +57,14 @@ class BenchConfig:
     store_sizes: tuple[int, ...] = (10, 1_000, 10_000)
     store_appends: int = 200
     store_loads: int = 20
+    # The same streams through 1, then 2 server replicas sharing PostgreSQL.
+    replica_level: Level = Level(200, 20, 5)
+    replica_counts: tuple[int, ...] = (1, 2)
     plots: bool = True
     scenarios: frozenset[str] = field(
-        default_factory=lambda: frozenset({"throughput", "ttft", "concurrency", "store"})
+        default_factory=lambda: frozenset(
+            {"throughput", "ttft", "concurrency", "store", "replicas"}
+        )
     )
 
     @property
@@ -73,7 +78,12 @@ class BenchConfig:
     @property
     def models(self) -> list[str]:
         """Every model the fake Ollama must list."""
-        names = [self.throughput_model, self.ttft_model, *(lv.model for lv in self.levels)]
+        names = [
+            self.throughput_model,
+            self.ttft_model,
+            *(lv.model for lv in self.levels),
+            self.replica_level.model,
+        ]
         return list(dict.fromkeys(names))
 
 
@@ -86,4 +96,5 @@ QUICK = BenchConfig(
     store_sizes=(10, 1_000, 10_000),
     store_appends=30,
     store_loads=3,
+    replica_level=Level(100, 10, 5),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,8 @@ import httpx
 from bench.processes import LOOPBACK, Child, free_port, spawn, wait_grpc, wait_http
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
 from mochi_grpc.stubs import ChatStub, SessionStub
+
+ROUND_ROBIN = '{"loadBalancingConfig": [{"round_robin": {}}]}'
 
 
 @dataclass
@@ -81,15 +83,27 @@ class Mochi:
         return f"{self.http_url}/api/v1/chat/{session_id}/stream"
 
 
-async def start_mochi(
-    label: str, fake_url: str, log_dir: Path, *, coalesce: bool | None = None
-) -> Mochi:
-    """Server and bridge as two processes; ``coalesce=False`` sets
-    MOCHI_STREAM_COALESCE=false on both."""
-    grpc_port, http_port = free_port(), free_port()
+@dataclass
+class Server:
+    """One mochi gRPC server process."""
+
+    label: str
+    child: Child
+    grpc_target: str
+    data_dir: Path
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def spawn_server(
+    label: str, fake_url: str, log_dir: Path, env: Mapping[str, str] | None = None
+) -> Server:
+    """Starts a server (``python -m mochi_grpc``) on a free port and a data
+    directory of its own; `env` adds to or overrides its MOCHI_* settings."""
+    grpc_port = free_port()
     data_dir = tempfile.mkdtemp(prefix=f"mochi-bench-{label}-", dir=log_dir)
-    extra = {} if coalesce is None else {"MOCHI_STREAM_COALESCE": str(coalesce).lower()}
-    server = spawn(
+    child = spawn(
         f"{label}-server",
         ["-m", "mochi_grpc"],
         {
@@ -99,18 +113,42 @@ async def start_mochi(
             "MOCHI_DATA_DIR": data_dir,
             "MOCHI_LOG_LEVEL": "WARNING",
             "MOCHI_MAX_CONCURRENT_TURNS": "2000",
-            **extra,
+            **(env or {}),
         },
         log_dir,
     )
-    target = f"{LOOPBACK}:{grpc_port}"
+    return Server(label, child, f"{LOOPBACK}:{grpc_port}", Path(data_dir))
+
+
+async def start_servers(
+    labels: Sequence[str], fake_url: str, log_dir: Path, env: Mapping[str, str] | None = None
+) -> list[Server]:
+    """Several servers started together, each SERVING before this returns."""
+    servers = [spawn_server(label, fake_url, log_dir, env) for label in labels]
+    try:
+        await asyncio.gather(*(wait_grpc(s.child, s.grpc_target) for s in servers))
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+async def start_mochi(
+    label: str, fake_url: str, log_dir: Path, *, coalesce: bool | None = None
+) -> Mochi:
+    """Server and bridge as two processes; ``coalesce=False`` sets
+    MOCHI_STREAM_COALESCE=false on both."""
+    http_port = free_port()
+    extra = {} if coalesce is None else {"MOCHI_STREAM_COALESCE": str(coalesce).lower()}
+    server = spawn_server(label, fake_url, log_dir, extra)
     bridge = spawn(
         f"{label}-bridge",
         ["-m", "bridge"],
         {
             "MOCHI_HOST": LOOPBACK,
             "MOCHI_PORT": str(http_port),
-            "MOCHI_GRPC_TARGET": target,
+            "MOCHI_GRPC_TARGET": server.grpc_target,
             "MOCHI_LOG_LEVEL": "WARNING",
             **extra,
         },
@@ -118,13 +156,13 @@ async def start_mochi(
     )
     url = f"http://{LOOPBACK}:{http_port}"
     try:
-        await wait_grpc(server, target)
+        await wait_grpc(server.child, server.grpc_target)
         await wait_http(bridge, f"{url}/api/v1/health")
     except BaseException:
         bridge.stop()
         server.stop()
         raise
-    return Mochi(label, server, bridge, target, url, Path(data_dir))
+    return Mochi(label, server.child, bridge, server.grpc_target, url, server.data_dir)
 
 
 @dataclass
@@ -210,6 +248,15 @@ class Channels:
     @classmethod
     def open(cls, target: str) -> Channels:
         channel = grpc.aio.insecure_channel(target)
+        return cls(channel, ChatStub(channel), SessionStub(channel))
+
+    @classmethod
+    def round_robin(cls, targets: Sequence[str]) -> Channels:
+        """One channel over several servers (``host:port``), each call to the
+        next one: gRPC's own client-side round_robin load balancing."""
+        channel = grpc.aio.insecure_channel(
+            "ipv4:" + ",".join(targets), options=[("grpc.service_config", ROUND_ROBIN)]
+        )
         return cls(channel, ChatStub(channel), SessionStub(channel))
 
     async def close(self) -> None:

@@ -14,9 +14,10 @@ import contextlib
 import math
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -101,6 +102,55 @@ def _classify(error: str) -> str:
     return error.split(":", 1)[0][:80]
 
 
+async def measure_streams(
+    result: LevelResult,
+    sessions: Sequence[str],
+    read: Callable[[int, str], Coroutine[Any, Any, StreamResult]],
+    processes: Mapping[str, psutil.Process],
+) -> None:
+    """Starts one stream per session at once (``read(i, session_id)``, timed),
+    measures `processes` meanwhile, and fills in `result`: tokens, added
+    delays, first tokens, stream times, errors, usage. A stream still running
+    `GRACE_SECONDS` after the level's nominal length is cut off (an error)."""
+    level = result.level
+    async with Meter(processes) as meter:
+        tasks = [asyncio.create_task(read(i, s)) for i, s in enumerate(sessions)]
+        _, pending = await asyncio.wait(tasks, timeout=level.seconds + GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    result.usage = meter.usage
+    result.wall_seconds = meter.wall_seconds
+    outcomes = [t.result() for t in tasks if t not in pending]
+    all_started = max((o.emitted_ns[0] for o in outcomes if o.emitted_ns), default=0)
+    for o in outcomes:
+        result.steady_delays_ms += [
+            d for d, e in zip(o.delays_ms, o.emitted_ns, strict=True) if e > all_started
+        ]
+    kinds: collections.Counter[str] = collections.Counter()
+    for task in tasks:
+        if task in pending:
+            result.errors += 1
+            kinds["timed out (driver)"] += 1
+            continue
+        outcome: StreamResult = task.result()
+        result.tokens += outcome.tokens
+        result.delays_ms += outcome.delays_ms
+        result.gaps_ms += outcome.gaps_ms
+        if outcome.first_token_s is not None:
+            result.first_token_s.append(outcome.first_token_s)
+        if outcome.error is not None:
+            result.errors += 1
+            kinds[_classify(outcome.error)] += 1
+        elif outcome.completed and outcome.tokens == level.tokens:
+            result.completed += 1
+            result.durations_s.append(outcome.elapsed_s)
+        else:
+            result.errors += 1
+            kinds[f"incomplete ({outcome.tokens}/{level.tokens} tokens)"] += 1
+    result.error_kinds = dict(kinds)
+
+
 async def _level(
     level: Level, fake: FakeOllama, log_dir: Path, progress: Callable[[str], None]
 ) -> LevelResult:
@@ -132,48 +182,13 @@ async def _level(
             "driver": psutil.Process(),
         }
         progress(f"concurrency {level.label}: {level.streams} streams of {level.tokens} tokens")
-        async with Meter(processes) as meter:
-            tasks = [
-                asyncio.create_task(
-                    sse_stream(https[i % len(https)], mochi.stream_url(s), timed=True)
-                )
-                for i, s in enumerate(sessions)
-            ]
-            _, pending = await asyncio.wait(tasks, timeout=level.seconds + GRACE_SECONDS)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        result.usage = meter.usage
+        await measure_streams(
+            result,
+            sessions,
+            lambda i, s: sse_stream(https[i % len(https)], mochi.stream_url(s), timed=True),
+            processes,
+        )
         result.peak_ollama_requests = (await fake.stats())["peak"]
-        result.wall_seconds = meter.wall_seconds
-        outcomes = [t.result() for t in tasks if t not in pending]
-        all_started = max((o.emitted_ns[0] for o in outcomes if o.emitted_ns), default=0)
-        for o in outcomes:
-            result.steady_delays_ms += [
-                d for d, e in zip(o.delays_ms, o.emitted_ns, strict=True) if e > all_started
-            ]
-        kinds: collections.Counter[str] = collections.Counter()
-        for task in tasks:
-            if task in pending:
-                result.errors += 1
-                kinds["timed out (driver)"] += 1
-                continue
-            outcome: StreamResult = task.result()
-            result.tokens += outcome.tokens
-            result.delays_ms += outcome.delays_ms
-            result.gaps_ms += outcome.gaps_ms
-            if outcome.first_token_s is not None:
-                result.first_token_s.append(outcome.first_token_s)
-            if outcome.error is not None:
-                result.errors += 1
-                kinds[_classify(outcome.error)] += 1
-            elif outcome.completed and outcome.tokens == level.tokens:
-                result.completed += 1
-                result.durations_s.append(outcome.elapsed_s)
-            else:
-                result.errors += 1
-                kinds[f"incomplete ({outcome.tokens}/{level.tokens} tokens)"] += 1
-        result.error_kinds = dict(kinds)
         progress(
             f"  completed {result.completed}/{level.streams}, errors {result.errors},"
             f" added delay p50 {result.delay(50):.1f} ms p99 {result.delay(99):.1f} ms,"
