@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bridge.targets import channel_target, lists_addresses
 
 VERSION = "0.1.0"
 
@@ -32,6 +34,9 @@ class BridgeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     grpc_port: int = Field(default=50051, ge=0, le=65535)
+    # The server, or several replicas to balance calls over round-robin: one
+    # host:port, a comma-separated list of IP:port (made an ipv4:/ipv6: target),
+    # or any gRPC target URI (ipv4:..., dns:///name:port, unix:...).
     grpc_target: str | None = None
     cors_origins: list[str] = ["*"]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -46,12 +51,20 @@ class BridgeSettings(BaseSettings):
     grpc_tls_cert_file: FilePath | None = None
     grpc_tls_key_file: FilePath | None = None
     # The name the server's certificate must carry, when the target does not
-    # say it: e.g. the target is 127.0.0.1 and the certificate names the host.
+    # say it: e.g. the target is 127.0.0.1, or a list of replicas' addresses,
+    # and the certificate names the host.
     grpc_tls_server_name: str | None = None
     # HTTPS on the bridge's own port: its certificate chain and private key
     # (PEM), both or neither; without them the bridge serves plain HTTP.
     https_cert_file: FilePath | None = None
     https_key_file: FilePath | None = None
+
+    @field_validator("grpc_target")
+    @classmethod
+    def _grpc_target_names_servers(cls, value: str | None) -> str | None:
+        # A target gRPC cannot resolve would only show as UNAVAILABLE on
+        # every call; refused here, the start says what is wrong.
+        return channel_target(value) if value and value.strip() else None
 
     @model_validator(mode="after")
     def _tls_files_go_together(self) -> BridgeSettings:
@@ -82,6 +95,21 @@ class BridgeSettings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _tls_to_addresses_names_the_host(self) -> BridgeSettings:
+        # gRPC would check the certificate for the list of addresses itself
+        # and fail every call; refused here, the start says what is missing.
+        if (
+            self.grpc_tls_ca_file is not None
+            and self.grpc_tls_server_name is None
+            and lists_addresses(self.resolved_grpc_target)
+        ):
+            raise ValueError(
+                "MOCHI_GRPC_TARGET lists several addresses, which name no host to check "
+                "the servers' TLS certificate for: set MOCHI_GRPC_TLS_SERVER_NAME to it"
+            )
+        return self
+
     @property
     def grpc_tls(self) -> GrpcTls | None:
         """TLS for the channel to the server; None: plaintext."""
@@ -96,7 +124,8 @@ class BridgeSettings(BaseSettings):
 
     @property
     def resolved_grpc_target(self) -> str:
-        """The gRPC server: MOCHI_GRPC_TARGET, else the local server."""
+        """The gRPC target of the server or its replicas: MOCHI_GRPC_TARGET,
+        else the local server."""
         if self.grpc_target:
             return self.grpc_target
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
@@ -116,7 +145,16 @@ def parse_settings(argv: Sequence[str] | None = None) -> BridgeSettings:
     parser.add_argument("--version", action="version", version=f"mochi-bridge {VERSION}")
     parser.add_argument("--host", help="address to listen on (MOCHI_HOST)")
     parser.add_argument("--port", type=int, help="HTTP port (MOCHI_PORT)")
-    parser.add_argument("--grpc-target", help="the gRPC server, host:port (MOCHI_GRPC_TARGET)")
+    parser.add_argument(
+        "--grpc-target",
+        help=(
+            "the gRPC server: host:port, or several replicas to balance calls over "
+            "round-robin, as IP:port,IP:port (localhost counts as 127.0.0.1) or any "
+            "gRPC target (ipv4:IP:port,IP:port, dns:///name:port); over TLS to a list "
+            "of IP addresses, MOCHI_GRPC_TLS_SERVER_NAME names the certificate's host "
+            "(MOCHI_GRPC_TARGET)"
+        ),
+    )
     parser.add_argument(
         "--log-level",
         type=str.upper,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import grpc
@@ -16,9 +17,15 @@ from mochi_grpc.stubs import (
     ToolStub,
 )
 
+# Calls go to the target's addresses in turn, each call to a replica that is
+# connected: one that is down is left out until it is back. (gRPC's default,
+# pick_first, would send everything to the first address that answers.)
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
 # Pings keep a quiet stream (a long prompt being read) open through proxies;
 # the server accepts one every 10 s, so 30 s never trips too_many_pings.
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
+    ("grpc.service_config", ROUND_ROBIN),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -43,8 +50,9 @@ class Clients:
 
     @classmethod
     def connect(cls, target: str, tls: GrpcTls | None = None) -> Clients:
-        """Must run inside the event loop that will use the channel; without
-        `tls` the channel is plaintext."""
+        """Must run inside the event loop that will use the channel; `target`
+        is a gRPC target (several addresses are balanced round-robin), and
+        without `tls` the channel is plaintext."""
         channel = (
             grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
             if tls is None

@@ -33,8 +33,11 @@ type Client struct {
 }
 
 // Dial creates a client for the server at target ("host:port", or any
-// grpc-go target such as "dns:///host:port"). Without options the connection
-// is plaintext and sends no API key, as the server serves it by default.
+// grpc-go target such as "dns:///host:port"). Calls are balanced
+// round-robin over every address the target resolves to, so the replicas
+// behind one name share them and one that is down is skipped. Without
+// options the connection is plaintext and sends no API key, as the server
+// serves it by default.
 // WithAPIKey, WithTLS and WithTLSServerName, or FromEnv for all three from
 // the environment, set up a server that requires keys or speaks TLS:
 //

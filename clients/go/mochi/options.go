@@ -23,6 +23,13 @@ const (
 	EnvTLSServerName = "MOCHI_GRPC_TLS_SERVER_NAME"
 )
 
+// roundRobin spreads calls over every address the target resolves to (the
+// replicas behind "dns:///name:port", say), each call to one that is
+// connected, so a replica that is down is skipped; grpc-go's default,
+// pick_first, would send every call to one address. A service config from
+// the resolver, or a grpc.WithDefaultServiceConfig of the caller's, wins.
+const roundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
 // option is one of Dial's own options. It is a grpc.DialOption, so that it
 // goes among grpc's in Dial's arguments, but only Dial reads it:
 // grpc.NewClient ignores it.
@@ -161,7 +168,7 @@ func (s *security) dialOptions() ([]grpc.DialOption, error) {
 	} else if s.serverName != "" {
 		return nil, errors.New("mochi.WithTLSServerName needs WithTLS: without it the connection is plaintext")
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport), grpc.WithDefaultServiceConfig(roundRobin)}
 	if s.apiKey != "" {
 		// Never the token itself in an error: it may end up in a log.
 		for _, r := range s.apiKey {

@@ -3,6 +3,7 @@ target, API key and TLS settings (and defaults) as MochiClient."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import grpc
 
 from ._credentials import (
     AUTHORIZATION_METADATA,
+    SERVER_NAME_ENV,
     Setting,
     Tls,
     resolve_api_key,
@@ -20,6 +22,13 @@ from ._credentials import (
 from ._target import DEFAULT_TARGET, TARGET_ENV, parse_target
 
 Request = TypeVar("Request")
+
+SERVICE_CONFIG = "grpc.service_config"
+# Calls go in turn to each address the target resolves to (several replicas
+# in an ipv4:/ipv6: list or behind a dns:/// name), skipping one that is down.
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# Targets listing several addresses: grpcio reads them, MochiClient cannot.
+ADDRESS_LIST_SCHEMES = ("ipv4:", "ipv6:")
 
 
 def sync_channel(
@@ -39,12 +48,23 @@ def sync_channel(
     None) mean what they mean for MochiClient: the key goes with every call,
     a CA file makes the channel TLS. ``options`` are grpcio channel options.
     Close it (``with sync_channel() as channel:``) when done.
+
+    Besides MochiClient's targets it takes grpcio's lists of replicas
+    (``ipv4:10.0.0.1:50051,10.0.0.2:50051``, ``ipv6:[...]:port,...``). Calls
+    are balanced round-robin over the target's addresses (a ``dns:///``
+    name's too), unless ``options`` carry a ``grpc.service_config``.
     """
     target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
-    parse_target(target)  # the same targets as MochiClient, refused the same way
+    if not target.startswith(ADDRESS_LIST_SCHEMES):
+        parse_target(target)  # the same targets as MochiClient, refused the same way
     token = resolve_api_key(api_key)
     tls = tls_settings(ssl, ca_file, cert_file, key_file, server_name)
-    options = list(options or ())
+    if tls is not None and tls.server_name is None and _lists_addresses(target):
+        raise ValueError(
+            f"the target {target!r} lists several addresses, which name no host to check "
+            f"the server's certificate for: give server_name ({SERVER_NAME_ENV})"
+        )
+    options = _balanced(options)
     if tls is None:
         channel = grpc.insecure_channel(target, options=options)
     else:
@@ -54,6 +74,18 @@ def sync_channel(
     if token is None:
         return channel
     return grpc.intercept_channel(channel, _Authorization(f"Bearer {token}"))
+
+
+def _balanced(options: list[tuple[str, Any]] | None) -> list[tuple[str, Any]]:
+    """The channel options, round-robin unless they carry a service config."""
+    options = list(options or ())
+    if all(name != SERVICE_CONFIG for name, _ in options):
+        options.append((SERVICE_CONFIG, ROUND_ROBIN))
+    return options
+
+
+def _lists_addresses(target: str) -> bool:
+    return target.startswith(ADDRESS_LIST_SCHEMES) and "," in target
 
 
 def _credentials(tls: Tls) -> grpc.ChannelCredentials:

@@ -3,9 +3,11 @@ as MochiClient has them; against the secure server, turned away without them."""
 
 from __future__ import annotations
 
+import os
+
 import grpc
 import pytest
-from conftest import MODEL, secure_only
+from conftest import MODEL, SECURE, secure_only
 
 from mochi_client import sync_channel
 from mochi_client.v1 import (
@@ -55,3 +57,17 @@ def test_a_plaintext_sync_channel_cannot_connect() -> None:
         ModelServiceSyncStub(channel).list_models()
     assert isinstance(raised.value, grpc.Call)
     assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_sync_channel_takes_a_list_of_replicas(target: str) -> None:
+    # The server and the proxy in front of it: two addresses of one service.
+    replicas = f"ipv4:{target},{os.environ['MOCHI_DROPPABLE_TARGET']}"
+    # The certificate names localhost; a list of addresses names no host.
+    with sync_channel(replicas, server_name="localhost" if SECURE else None) as channel:
+        listed = [ModelServiceSyncStub(channel).list_models() for _ in range(4)]
+    assert all(MODEL in [model.name for model in models.models] for models in listed)
+
+
+def test_tls_to_a_list_of_replicas_needs_the_certificate_s_name() -> None:
+    with pytest.raises(ValueError, match="server_name"):
+        sync_channel("ipv4:127.0.0.1:50051,127.0.0.1:50052", ssl=True, server_name="")
