@@ -11,7 +11,7 @@ GEN_DIR := mochi_grpc/_gen
 GENERATED := $(GEN_DIR)/.generated
 PROTOS := $(wildcard proto/mochi/v1/*.proto)
 
-.PHONY: install gen run test lint typecheck bench clean clients test-clients browser
+.PHONY: install gen run run-replicas test lint typecheck bench clean clients test-clients browser
 
 install: $(INSTALLED)
 
@@ -46,10 +46,19 @@ run: export MOCHI_BACKEND ?= auto
 run: $(GENERATED)
 	scripts/run.sh $(BIN)
 
+# N server replicas (3 unless N=...) on consecutive gRPC ports from 50051,
+# sharing a local PostgreSQL (data under $(MOCHI_DATA_DIR)/pg), and one bridge
+# over all of them on port 8000.
+run-replicas: export MOCHI_DATA_DIR ?= $(CURDIR)/data
+run-replicas: export MOCHI_BACKEND ?= auto
+run-replicas: $(GENERATED)
+	$(PY) scripts/run_replicas.py --bin $(BIN) --replicas $(or $(N),3)
+
 lint: $(GENERATED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/run_replicas.py
 	$(BIN)/lint-imports
 
 # The headless Chromium of tests/browser: Debian's package (about 25 s to
