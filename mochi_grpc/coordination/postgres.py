@@ -3,7 +3,8 @@
 - A session being changed has a row in `session_claims` (its primary key
   makes a second claim fail at once: SESSION_BUSY from any replica).
 - Each replica holds a lease (`replicas.lease_expires_at`, by the database's
-  clock) and renews it several times per lease. Every replica also sweeps:
+  clock) and renews it six times per lease time. Every replica also sweeps,
+  as often:
   the running turns, claims and confirmations of a replica whose lease ran
   out (it died) are ended, so its sessions take turns again within the lease.
 - Requests for the replica running a turn travel by NOTIFY, which reaches the
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 
 STOP_CHANNEL = "mochi_stop_turn"
 CONFIRMATION_CHANNEL = "mochi_confirmation_answered"
-# Renewals and sweeps per lease: a replica that dies is found out at most a
-# lease plus a sixth of one after its last renewal.
-CHECKS_PER_LEASE = 6
 # A listener whose connection failed tries again after this long.
 RECONNECT_SECONDS = 1.0
 
@@ -43,7 +41,8 @@ class PostgresCoordination:
         self._store = store
         self._pool = store.pool
         self._replica = store.replica_id
-        self._interval = store.lease_seconds / CHECKS_PER_LEASE
+        # Sweeps come with renewals.
+        self._interval = store.renew_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self, receivers: Receivers) -> None:

@@ -115,6 +115,8 @@ async def _replace_tail(
     )
 
 
+RENEWALS_PER_LEASE = 6
+
 # True when the replica named by {owner} holds a lease that has not run out.
 _LEASE_HELD = (
     "EXISTS (SELECT 1 FROM replicas r WHERE r.replica_id = {owner} AND r.lease_expires_at >= now())"
@@ -212,7 +214,11 @@ class PostgresStore:
         self.conninfo = conninfo
         # This process among the replicas sharing the database.
         self.replica_id = replica_id or new_id()
-        self.lease_seconds = lease_seconds
+        # The lease is renewed every `renew_seconds` and runs that much short
+        # of lease_seconds, so that a replica that dies is found out (by a
+        # sweep, as often as renewals) within lease_seconds of its death.
+        self.renew_seconds = lease_seconds / RENEWALS_PER_LEASE
+        self._lease_window = lease_seconds - self.renew_seconds
         self._pool = AsyncConnectionPool[Connection](
             conninfo,
             connection_class=AsyncConnection[DictRow],
@@ -244,21 +250,20 @@ class PostgresStore:
             await self._pool.close()
 
     async def renew_lease(self) -> bool:
-        """Extends this replica's lease by lease_seconds from the database's
-        clock; False when the lease had to be taken anew (it had run out and
+        """Extends this replica's lease from the database's clock; False when the lease had to be taken anew (it had run out and
         another replica ended this one's turns)."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 "UPDATE replicas SET lease_expires_at = now() + make_interval(secs => %s)"
                 " WHERE replica_id = %s",
-                (self.lease_seconds, self.replica_id),
+                (self._lease_window, self.replica_id),
             )
             if cursor.rowcount:
                 return True
             await conn.execute(
                 "INSERT INTO replicas (replica_id, started_at, lease_expires_at)"
                 " VALUES (%s, %s, now() + make_interval(secs => %s))",
-                (self.replica_id, format_time(utc_now()), self.lease_seconds),
+                (self.replica_id, format_time(utc_now()), self._lease_window),
             )
         return False
 

@@ -1,7 +1,9 @@
 """Serve the fake Ollama until interrupted: ``python -m tests.fakes --port 11434``.
 
 Lets anyone run the service end to end on a machine without Ollama or a GPU;
-every chat is answered with the echo reply.
+every chat is answered with the echo reply, except that a chat offering tools
+whose last user message is `call NAME {"json": "arguments"}` gets that tool
+call, and the answer after a tool's result tells the result.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import signal
 import time
 from typing import Any
@@ -24,6 +27,26 @@ from tests.fakes.fake_ollama import (
     Reply,
     echo_reply,
 )
+
+_CALL = re.compile(r"call (\w+)\s*(\{.*\})?\s*", re.DOTALL)
+
+
+def tool_or_echo(body: dict[str, Any]) -> Reply:
+    """A tool call when asked for one, the tool's result after it, else the echo."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1]
+    if last.get("role") == "tool":
+        words = re.findall(r"\s*\S+|\s+", str(last.get("content")))
+        return Reply(content=["The ", "tool ", "said: ", *words])
+    offered = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+    asked = _CALL.fullmatch(str(last.get("content"))) if last.get("role") == "user" else None
+    if asked is not None and asked.group(1) in offered:
+        try:
+            arguments = json.loads(asked.group(2) or "{}")
+        except ValueError:
+            arguments = {}
+        return Reply(tool_calls=[{"name": asked.group(1), "arguments": arguments}])
+    return echo_reply(body)
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,7 +88,7 @@ async def _serve(
         if show_requests:
             shown = {k: body.get(k) for k in ("model", "messages", "options", "tools")}
             print(json.dumps(shown, ensure_ascii=False), flush=True)
-        return dataclasses.replace(echo_reply(body), chunk_delay=chunk_delay)
+        return dataclasses.replace(tool_or_echo(body), chunk_delay=chunk_delay)
 
     fake = FakeOllama(
         None if models is None else [FakeModel(name) for name in models], host=host, port=port
