@@ -133,8 +133,10 @@ class SessionStore(Protocol):
         ...
 
     async def interrupt_running_turns(self, kind: str, payload: str) -> list[str]:
-        """Ends every turn still marked running (left by a process that died):
-        its in_progress reply becomes interrupted, an event (kind, payload) is
+        """Ends every turn left running by a process that is gone — with
+        SQLite, every turn still marked running (one process owns the file);
+        with PostgreSQL, those of replicas whose lease ran out: its
+        in_progress reply becomes interrupted, an event (kind, payload) is
         appended after its last, its session takes turns again. Returns the
         ids of the turns it ended."""
         ...
