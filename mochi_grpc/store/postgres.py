@@ -250,8 +250,9 @@ class PostgresStore:
             await self._pool.close()
 
     async def renew_lease(self) -> bool:
-        """Extends this replica's lease from the database's clock; False when the lease had to be taken anew (it had run out and
-        another replica ended this one's turns)."""
+        """Extends this replica's lease from the database's clock; False when
+        the lease had to be taken anew (it had run out and another replica
+        ended this one's turns)."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 "UPDATE replicas SET lease_expires_at = now() + make_interval(secs => %s)"
