@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     system_prompts_dir: Path = Path("system_prompts")
     tools_dir: Path = Path("tools")
     log_level: LogLevel = "INFO"
+    # "json": one JSON object per log line (with request, session, turn and
+    # trace ids where known); "text": the plain lines.
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics at http://host:metrics_port/metrics (0: none).
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     max_concurrent_turns: int = Field(default=256, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)

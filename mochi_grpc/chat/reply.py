@@ -33,6 +33,14 @@ class ReplyBuilder:
             self.prompt_eval_count = chunk.prompt_eval_count
 
     @property
+    def content_chunks(self) -> int:
+        return len(self._content)
+
+    @property
+    def thinking_chunks(self) -> int:
+        return len(self._thinking)
+
+    @property
     def has_output(self) -> bool:
         return bool(self._content or self._thinking or self.tool_calls)
 

@@ -20,6 +20,7 @@ from mochi_grpc.chat.events import (
     ToolFinished,
     TurnEvent,
 )
+from mochi_grpc.chat.observing import UNOBSERVED, ToolRun, TurnObservation
 from mochi_grpc.coordination import Coordination
 from mochi_grpc.entities import ExecutionPolicy, Message, Role, Session, ToolCall, ToolSettings
 from mochi_grpc.errors import ConfirmationRequiresStreaming
@@ -42,6 +43,10 @@ class ToolRoundState:
     calls_made: int = 0
     # The call waiting for a person's answer, if any: cut off, it counts as denied.
     awaiting: ToolCall | None = None
+
+
+# Outcomes of a tool call, for the observers.
+SUCCESS, FAILED, DENIED = "success", "error", "denied"
 
 
 class ToolCaller:
@@ -76,6 +81,7 @@ class ToolCaller:
         *,
         can_confirm: bool,
         confirmation_timeout: float | None = None,
+        observation: TurnObservation = UNOBSERVED,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Runs the calls in order; a confirmation not answered within
         `confirmation_timeout` seconds (None: as long as the turn runs) counts
@@ -108,7 +114,10 @@ class ToolCaller:
                         )
                         state.awaiting = call
                         try:
-                            approved = await asyncio.wait_for(pending.answer, confirmation_timeout)
+                            with observation.awaiting_confirmation():
+                                approved = await asyncio.wait_for(
+                                    pending.answer, confirmation_timeout
+                                )
                         except TimeoutError:
                             approved = False
                         state.awaiting = None
@@ -117,13 +126,19 @@ class ToolCaller:
                             self._coordination.confirmation_closed(pending.confirmation_id)
                         )
             if not approved:
-                produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))
+                with observation.tool_run(ToolRun(call.name, DENIED)):
+                    produced.append(Message(Role.TOOL, denied_text(call.name), tool_name=call.name))
                 continue
-            outcome = (
-                await self._runner.run(tool, call.arguments)
-                if tool
-                else ToolOutcome(False, "", f"Tool '{call.name}' is not available in this session")
-            )
+            run = ToolRun(call.name)
+            with observation.tool_run(run):
+                outcome = (
+                    await self._runner.run(tool, call.arguments)
+                    if tool
+                    else ToolOutcome(
+                        False, "", f"Tool '{call.name}' is not available in this session"
+                    )
+                )
+                run.outcome = SUCCESS if outcome.success else FAILED
             state.executed.append(ExecutedCall(call.name, call.arguments, outcome.success))
             yield ToolFinished(
                 call.name, outcome.success, outcome.result, outcome.error, index, call_id

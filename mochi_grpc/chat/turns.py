@@ -45,6 +45,7 @@ from mochi_grpc.chat.events import (
 )
 from mochi_grpc.chat.history import to_model_messages
 from mochi_grpc.chat.live_turns import LiveTurn, LiveTurns, TurnOptions
+from mochi_grpc.chat.observing import ModelCall, NoObserver, TurnObservation, TurnObserver
 from mochi_grpc.chat.rate_limits import TurnRateLimit
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.streaming import Sent, deliver
@@ -106,6 +107,7 @@ class ChatEngine:
         max_turn_seconds: float = 900.0,
         confirmation_timeout_seconds: float = 300.0,
         turns_per_minute: int = 0,
+        observer: TurnObserver | None = None,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -117,6 +119,7 @@ class ChatEngine:
         self._confirmation_timeout = confirmation_timeout_seconds
         self._journal = TurnJournal(store, checkpoint_interval_seconds)
         self._rate_limit = TurnRateLimit(turns_per_minute)
+        self._observer = observer or NoObserver()
         self.live = LiveTurns()
         self._active_turns = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -312,15 +315,18 @@ class ChatEngine:
             deadline = asyncio.get_running_loop().call_later(
                 self._max_turn_seconds, live.stop, DEADLINE_EXCEEDED
             )
+        observed = self._observer.turn(live.session_id, live.turn_id, progress.session.model)
         try:
-            ending = await self._outcome(live, progress)
-            live.stoppable = False  # what is left is storing the end and sending it
-            try:
-                await asyncio.shield(self._journal.finish(progress, ending))
-            except Exception:
-                log.exception("the end of turn %s could not be stored", live.turn_id)
-            for event in ending.events:
-                live.log.append(event)
+            with observed as observation:
+                ending = await self._outcome(live, progress, observation)
+                observation.finished(ending.status)
+                live.stoppable = False  # what is left is storing the end and sending it
+                try:
+                    await asyncio.shield(self._journal.finish(progress, ending))
+                except Exception:
+                    log.exception("the end of turn %s could not be stored", live.turn_id)
+                for event in ending.events:
+                    live.log.append(event)
         finally:
             if deadline is not None:
                 deadline.cancel()
@@ -334,11 +340,17 @@ class ChatEngine:
             finally:
                 live.ended()
 
-    async def _outcome(self, live: LiveTurn, progress: TurnProgress) -> Ending:
+    async def _outcome(
+        self, live: LiveTurn, progress: TurnProgress, observation: TurnObservation
+    ) -> Ending:
         state = ToolRoundState()
         session_id = progress.session.session_id
+        waiting_for_first = True
         try:
-            async for event in self._rounds(progress, state, live.options):
+            async for event in self._rounds(progress, state, live.options, observation):
+                if waiting_for_first and isinstance(event, ContentDelta | ThinkingDelta):
+                    waiting_for_first = False
+                    observation.first_token()
                 live.log.append(event)
                 self._journal.changed(progress)
             return self._completed(progress, state)
@@ -360,7 +372,11 @@ class ChatEngine:
             return Ending(reason, self._kept(progress, state, reason), [TurnFailed(error)])
 
     async def _rounds(
-        self, progress: TurnProgress, state: ToolRoundState, options: TurnOptions
+        self,
+        progress: TurnProgress,
+        state: ToolRoundState,
+        options: TurnOptions,
+        observation: TurnObservation,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Model rounds until one answers without tool calls; the final reply
         is the last of progress.produced."""
@@ -378,13 +394,20 @@ class ChatEngine:
                 tools=None if last_round else tools,
             )
             reply = progress.reply = ReplyBuilder(model=session.model)
-            async with aclosing(self._llm.chat_stream(request)) as chunks:
-                async for chunk in chunks:
-                    reply.add(chunk)
-                    if chunk.thinking:
-                        yield ThinkingDelta(chunk.thinking)
-                    if chunk.content:
-                        yield ContentDelta(chunk.content)
+            call = ModelCall(session.model)
+            try:
+                with observation.model_call(call):
+                    async with aclosing(self._llm.chat_stream(request)) as chunks:
+                        async for chunk in chunks:
+                            reply.add(chunk)
+                            if chunk.thinking:
+                                yield ThinkingDelta(chunk.thinking)
+                            if chunk.content:
+                                yield ContentDelta(chunk.content)
+                    call.prompt_tokens = reply.prompt_eval_count or 0
+                    call.reply_tokens = reply.eval_count or 0
+            finally:
+                observation.tokens(reply.content_chunks, reply.thinking_chunks)
             message = reply.message()
             progress.produced.append(message)
             progress.reply = None
@@ -397,6 +420,7 @@ class ChatEngine:
                 progress.produced,
                 can_confirm=options.can_confirm,
                 confirmation_timeout=timeout,
+                observation=observation,
             ):
                 yield event
             yield ToolContinuation("Processing tool results...", len(state.executed))
