@@ -3,7 +3,8 @@
 Lets anyone run the service end to end on a machine without Ollama or a GPU;
 every chat is answered with the echo reply, except that a chat offering tools
 whose last user message is `call NAME {"json": "arguments"}` gets that tool
-call, and the answer after a tool's result tells the result.
+call, the answer after a tool's result tells the result, and a last user
+message `fail` gets an error from the model after its first words.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ _CALL = re.compile(r"call (\w+)\s*(\{.*\})?\s*", re.DOTALL)
 
 
 def tool_or_echo(body: dict[str, Any]) -> Reply:
-    """A tool call when asked for one, the tool's result after it, else the echo."""
+    """A tool call when asked for one, the tool's result after it, an error
+    when asked to fail, else the echo."""
     messages = body.get("messages") or [{}]
     last = messages[-1]
     if last.get("role") == "tool":
         words = re.findall(r"\s*\S+|\s+", str(last.get("content")))
         return Reply(content=["The ", "tool ", "said: ", *words])
+    if last.get("role") == "user" and last.get("content") == "fail":
+        return Reply(content=["Starting", " to", " answer"], error_after=1)
     offered = {t.get("function", {}).get("name") for t in body.get("tools") or []}
     asked = _CALL.fullmatch(str(last.get("content"))) if last.get("role") == "user" else None
     if asked is not None and asked.group(1) in offered:

@@ -36,3 +36,9 @@ def test_the_answer_after_a_tool_tells_its_result() -> None:
     )
 
     assert "".join(reply.content) == "The tool said: HI THERE"
+
+
+def test_a_message_asking_to_fail_gets_an_error_after_the_first_words() -> None:
+    reply = tool_or_echo({"messages": [{"role": "user", "content": "fail"}]})
+
+    assert reply.error_after == 1 and reply.content[0] == "Starting"
