@@ -8,6 +8,7 @@ from mochi_grpc._gen.mochi.v1 import server_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import server_service_pb2_grpc as pb_grpc
 from mochi_grpc.config import VERSION
 from mochi_grpc.llm import LLMBackend
+from mochi_grpc.services.auth import caller
 from mochi_grpc.services.errors import grpc_errors
 
 Context = grpc.aio.ServicerContext
@@ -30,3 +31,12 @@ class ServerService(pb_grpc.ServerServiceServicer):
             ollama_host=self._ollama_host,
             ollama_connected=uses_ollama and await self._llm.is_connected(),
         )
+
+    @grpc_errors
+    async def GetCaller(
+        self, request: pb.GetCallerRequest, context: Context[object, object]
+    ) -> pb.GetCallerResponse:
+        # Lets a front end (the bridge's /metrics) ask whether a key is an
+        # admin's without holding keys itself; the key's token is not told.
+        principal = caller()
+        return pb.GetCallerResponse(key_name=principal.name or "", admin=principal.admin)
