@@ -142,10 +142,11 @@ async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock
     fake = await start_fake(temp, config.models, results.driver_loop) if needs_stack else None
 
     if fake is not None and chosen & {"throughput", "ttft"}:
-        progress("starting the server and bridge (twice), then the bare servers")
-        mochi, mochi_nc = await asyncio.gather(
+        progress("starting the server and bridge (three times), then the bare servers")
+        mochi, mochi_nc, mochi_off = await asyncio.gather(
             start_mochi("main", fake.url, temp),
             start_mochi("nocoalesce", fake.url, temp, coalesce=False),
+            start_mochi("nometrics", fake.url, temp, server_metrics=False),
         )
         results.runtime = mochi.runtime()
         bare = await start_bare(temp, results.runtime)
@@ -153,7 +154,9 @@ async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock
             if "throughput" in chosen:
                 results.throughput = await _guarded(
                     "throughput",
-                    lambda: throughput.run(config, fake, mochi, mochi_nc, bare, progress=progress),
+                    lambda: throughput.run(
+                        config, fake, mochi, mochi_nc, mochi_off, bare, progress=progress
+                    ),
                     results,
                     progress,
                 )
@@ -165,7 +168,7 @@ async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock
                     progress,
                 )
         finally:
-            for stack in (bare, mochi_nc, mochi):
+            for stack in (bare, mochi_off, mochi_nc, mochi):
                 stack.stop()
 
     if fake is not None and "concurrency" in chosen:

@@ -22,6 +22,9 @@ from bench.stats import ladder, percentile
 
 # Above this share of one core the driver itself may be what limits a figure.
 DRIVER_BOUND_PERCENT = 90.0
+# What the server's metrics may cost a stream: its rate with them on may be at
+# most this share below the rate with them off.
+METRICS_COST = 0.05
 
 
 @dataclass
@@ -89,6 +92,17 @@ def _throughput_targets(t: ThroughputResult) -> list[Target]:
         Target("1", "gRPC ÷ direct, tokens/s (b/a)", "≥ 0.50", num(b_a, 2), _at_least(b_a, 0.5)),
         Target("1", "bridge ÷ direct, tokens/s (c/a)", "≥ 0.40", num(c_a, 2), _at_least(c_a, 0.4)),
     ]
+    for key, what in (("grpc", "b/a"), ("bridge", "c/a")):
+        cost = t.metrics_on_off(key)
+        targets.append(
+            Target(
+                "1",
+                f"{what} with the server's metrics on ÷ off",
+                f"within {METRICS_COST:.0%} (≥ {1 - METRICS_COST:.2f})",
+                num(cost, 3) + ("" if t.turns_counted else " (metrics not seen on)"),
+                _at_least(cost, 1 - METRICS_COST) if t.turns_counted else None,
+            )
+        )
     for ours, bare, what in (
         ("grpc_nc", "bare_grpc", "gRPC ÷ bare grpc.aio, one message per token (b'/i)"),
         ("bridge_nc", "bare_pass", "bridge ÷ bare gRPC→SSE, one event per token (c'/iii)"),
@@ -110,7 +124,7 @@ def _throughput_md(t: ThroughputResult) -> list[str]:
     rows = []
     direct = t.paths["direct"].tokens_per_second
     goals = {"grpc": 0.5, "bridge": 0.4}
-    for key in ("direct", "grpc", "bridge"):
+    for key in ("direct", "grpc", "bridge", "grpc_off", "bridge_off"):
         p = t.paths[key]
         ratio = p.tokens_per_second / direct if direct > 0 else math.nan
         goal = goals.get(key)
@@ -151,6 +165,21 @@ def _throughput_md(t: ThroughputResult) -> list[str]:
         " (fewer than tokens = merged while the reader lagged). Busy % = CPU time ÷ wall"
         " time of the stream, in % of one core; a driver near 100 % means the client,"
         " not the path, set the pace.",
+        "",
+        "Server metrics: (b), (c) run against a server with its metrics on (the default:"
+        " the gRPC interceptor, the turn observer, the timed store, /metrics on a port of its"
+        " own); (b₀), (c₀) against one started with `MOCHI_METRICS_PORT=0`, which installs"
+        " none of it (the bridge keeps its own metrics in both). Each repeat runs both, back"
+        " to back, each first in every other repeat; the figure is the median over the repeats"
+        " of that repeat's (on ÷ a) ÷ (off ÷ a)."
+        f" (b/a) on ÷ off: **{num(t.metrics_on_off('grpc'), 3)}**, (c/a) on ÷ off:"
+        f" **{num(t.metrics_on_off('bridge'), 3)}** (target: within {METRICS_COST:.0%});"
+        + (
+            f" the metrics-on server counted {num(t.turns_counted)} turns in"
+            " `mochi_turns_started_total`."
+            if t.turns_counted
+            else " its `mochi_turns_started_total` could not be read: were metrics on?"
+        ),
         "",
         "## 2. Per-message cost against bare building blocks (one message per token)",
         "",
@@ -687,7 +716,8 @@ def _header(r: Results) -> list[str]:
         f" {' and '.join(map(str, c.replica_counts))}",
         "- Every process (fake Ollama, server, bridge, bare servers) is a child of the driver,"
         " which runs all clients; all share the same cores. Server: MOCHI_MAX_CONCURRENT_TURNS"
-        "=2000, MOCHI_LOG_LEVEL=WARNING; streams coalesce by default (all but (b'), (c'))."
+        "=2000, MOCHI_LOG_LEVEL=WARNING, metrics on (a free MOCHI_METRICS_PORT) but for"
+        " (b₀), (c₀); streams coalesce by default (all but (b'), (c'))."
         " PostgreSQL (scenarios 5, 6) is a private pgserver on the same cores.",
         f"- Open-file limit (soft) of the driver, inherited by the children: {r.open_file_limit}"
         + _child_limits(r),
@@ -787,10 +817,15 @@ def as_json(r: Results) -> dict[str, Any]:
             "ratios": {
                 "grpc/direct": t.ratio("grpc", "direct"),
                 "bridge/direct": t.ratio("bridge", "direct"),
+                "grpc_off/direct": t.ratio("grpc_off", "direct"),
+                "bridge_off/direct": t.ratio("bridge_off", "direct"),
+                "grpc/direct metrics on/off": t.metrics_on_off("grpc"),
+                "bridge/direct metrics on/off": t.metrics_on_off("bridge"),
                 "grpc_nc/bare_grpc": t.ratio("grpc_nc", "bare_grpc"),
                 "bridge_nc/bare_pass": t.ratio("bridge_nc", "bare_pass"),
             },
             "coalescing_off_confirmed": {k: t.no_coalescing(k) for k in ("grpc_nc", "bridge_nc")},
+            "metrics_on_turns_counted": t.turns_counted,
         }
     if r.ttft:
         out["ttft"] = {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import LOOPBACK, Child, free_port, spawn, wait_grpc, wait_http
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
@@ -66,6 +67,7 @@ class Mochi:
     grpc_target: str
     http_url: str
     data_dir: Path
+    metrics_port: int  # the server's /metrics (0: its metrics are off)
 
     def runtime(self) -> Runtime:
         """What the processes actually loaded (their mapped libraries)."""
@@ -82,6 +84,21 @@ class Mochi:
     def stream_url(self, session_id: str) -> str:
         return f"{self.http_url}/api/v1/chat/{session_id}/stream"
 
+    async def turns_counted(self) -> float | None:
+        """mochi_turns_started_total as the server's /metrics shows it (None:
+        metrics off, or no such series): a check that metrics were on."""
+        if not self.metrics_port:
+            return None
+        url = f"http://{LOOPBACK}:{self.metrics_port}/metrics"
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.get(url)
+        response.raise_for_status()
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == "mochi_turns_started_total":
+                    return float(sample.value)
+        return None
+
 
 @dataclass
 class Server:
@@ -91,6 +108,7 @@ class Server:
     child: Child
     grpc_target: str
     data_dir: Path
+    metrics_port: int
 
     def stop(self) -> None:
         self.child.stop()
@@ -100,9 +118,11 @@ def spawn_server(
     label: str, fake_url: str, log_dir: Path, env: Mapping[str, str] | None = None
 ) -> Server:
     """Starts a server (``python -m mochi_grpc``) on a free port and a data
-    directory of its own; `env` adds to or overrides its MOCHI_* settings."""
+    directory of its own, its metrics on (as by default) on another free port;
+    `env` adds to or overrides its MOCHI_* settings (MOCHI_METRICS_PORT=0: off)."""
     grpc_port = free_port()
     data_dir = tempfile.mkdtemp(prefix=f"mochi-bench-{label}-", dir=log_dir)
+    settings = {"MOCHI_METRICS_PORT": str(free_port()), **(env or {})}
     child = spawn(
         f"{label}-server",
         ["-m", "mochi_grpc"],
@@ -113,11 +133,12 @@ def spawn_server(
             "MOCHI_DATA_DIR": data_dir,
             "MOCHI_LOG_LEVEL": "WARNING",
             "MOCHI_MAX_CONCURRENT_TURNS": "2000",
-            **(env or {}),
+            **settings,
         },
         log_dir,
     )
-    return Server(label, child, f"{LOOPBACK}:{grpc_port}", Path(data_dir))
+    metrics_port = int(settings["MOCHI_METRICS_PORT"])
+    return Server(label, child, f"{LOOPBACK}:{grpc_port}", Path(data_dir), metrics_port)
 
 
 async def start_servers(
@@ -135,13 +156,20 @@ async def start_servers(
 
 
 async def start_mochi(
-    label: str, fake_url: str, log_dir: Path, *, coalesce: bool | None = None
+    label: str,
+    fake_url: str,
+    log_dir: Path,
+    *,
+    coalesce: bool | None = None,
+    server_metrics: bool = True,
 ) -> Mochi:
     """Server and bridge as two processes; ``coalesce=False`` sets
-    MOCHI_STREAM_COALESCE=false on both."""
+    MOCHI_STREAM_COALESCE=false on both, ``server_metrics=False``
+    MOCHI_METRICS_PORT=0 on the server (the bridge has no such switch)."""
     http_port = free_port()
     extra = {} if coalesce is None else {"MOCHI_STREAM_COALESCE": str(coalesce).lower()}
-    server = spawn_server(label, fake_url, log_dir, extra)
+    server_env = extra if server_metrics else {**extra, "MOCHI_METRICS_PORT": "0"}
+    server = spawn_server(label, fake_url, log_dir, server_env)
     bridge = spawn(
         f"{label}-bridge",
         ["-m", "bridge"],
@@ -162,7 +190,9 @@ async def start_mochi(
         bridge.stop()
         server.stop()
         raise
-    return Mochi(label, server.child, bridge, server.grpc_target, url, server.data_dir)
+    return Mochi(
+        label, server.child, bridge, server.grpc_target, url, server.data_dir, server.metrics_port
+    )
 
 
 @dataclass

@@ -129,6 +129,8 @@ def main() -> int:
             "MOCHI_OLLAMA_HOST": ollama_url,
             "MOCHI_DATA_DIR": data,
             "MOCHI_LOG_LEVEL": "WARNING",
+            # Off: the clients' tests read none, and the default port may be taken.
+            "MOCHI_METRICS_PORT": "0",
             # grpcio logs every client hang-up at info level otherwise.
             "GRPC_VERBOSITY": "ERROR",
         }

@@ -14,6 +14,7 @@ import uvloop
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
 from mochi_grpc._gen.mochi.v1 import (
     chat_service_pb2,
@@ -31,6 +32,7 @@ from mochi_grpc._gen.mochi.v1 import (
 )
 from mochi_grpc.auth import KeyRing
 from mochi_grpc.chat import ChatEngine, SessionManager, TurnWatcher
+from mochi_grpc.chat.observing import Observers, TurnObserver
 from mochi_grpc.chat.prompts import PromptLibrary
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
@@ -45,6 +47,16 @@ from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
 from mochi_grpc.services.system_prompts import SystemPromptService
 from mochi_grpc.services.tools import ToolService
+from mochi_grpc.telemetry.grpc_metrics import GrpcMetrics
+from mochi_grpc.telemetry.grpc_spans import server_spans
+from mochi_grpc.telemetry.log_context import LogContextObserver
+from mochi_grpc.telemetry.logs import configure_logging
+from mochi_grpc.telemetry.metrics import MetricsObserver
+from mochi_grpc.telemetry.metrics_endpoint import MetricsEndpoint
+from mochi_grpc.telemetry.request_ids import RequestIds
+from mochi_grpc.telemetry.store_timing import timed
+from mochi_grpc.telemetry.tracing import tracer_provider_from_env
+from mochi_grpc.telemetry.turn_spans import TracingObserver
 from mochi_grpc.tools import Confirmations, ToolCatalog, ToolRunner
 
 log = logging.getLogger("mochi_grpc")
@@ -102,7 +114,13 @@ class RunningServer:
     llm: LLMBackend
     health: HealthServicer
     tool_runner: ToolRunner
+    metrics: MetricsEndpoint | None = None
     stopped: bool = False
+
+    @property
+    def metrics_port(self) -> int:
+        """Where /metrics is served (0: metrics are off)."""
+        return self.metrics.port if self.metrics is not None else 0
 
     async def stop(self, grace: float | None) -> None:
         """Refuses new calls, lets running turns finish for `grace` seconds,
@@ -116,19 +134,39 @@ class RunningServer:
         await self.store.close()
         await self.llm.close()
         self.tool_runner.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
 
 
-async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningServer:
-    """Starts the gRPC server inside the running event loop."""
+async def start(
+    settings: Settings,
+    llm: LLMBackend | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> RunningServer:
+    """Starts the gRPC server inside the running event loop; with a tracer
+    provider, every call and turn is traced to it (without, nothing of tracing
+    is installed)."""
     persistence = persistence_for(settings)
     store, coordination = persistence.store, persistence.coordination
     await store.open()
+    # Port 0 turns metrics off: then nothing of them is installed at all.
+    metrics_on = settings.metrics_port != 0
+    # The domain's store, timed when metrics are on (the coordination and the
+    # prompt shelf keep the real one).
+    domain_store = timed(store) if metrics_on else store
     backend = llm or await select_backend(settings)
     catalog = ToolCatalog(settings.resolved_tools_dir)
     await catalog.reload()
     runner = ToolRunner(settings.tool_timeout_seconds)
+    # What watches each turn: its log lines' ids (metrics and traces add theirs).
+    observers: list[TurnObserver] = [LogContextObserver()]
+    if metrics_on:
+        observers.append(MetricsObserver(lambda tool: catalog.find(tool) is not None))
+    if tracer_provider is not None:
+        observers.append(TracingObserver(tracer_provider, backend.name))
     engine = ChatEngine(
-        store,
+        domain_store,
         backend,
         coordination,
         tools=ToolCaller(catalog, runner, Confirmations(), coordination),
@@ -138,15 +176,21 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         max_turn_seconds=settings.max_turn_seconds,
         confirmation_timeout_seconds=settings.confirmation_timeout_seconds,
         turns_per_minute=settings.rate_limit_turns_per_minute,
+        observer=Observers(*observers),
     )
     await engine.open()
     prompts = PromptLibrary(persistence.prompts)
-    sessions = SessionManager(store, backend, coordination, prompts)
+    sessions = SessionManager(domain_store, backend, coordination, prompts)
 
-    # Keys first: a caller without a valid one is refused before its request is read.
+    # Spans first: all else a call does happens inside its span. Then metrics,
+    # to count every call with the code its caller gets; then keys: a caller
+    # without a valid one is refused before its request is read.
     interceptors: list[grpc.aio.ServerInterceptor] = [
-        *([AuthInterceptor(KeyRing(store))] if settings.auth_required else []),
+        *server_spans(tracer_provider),
+        *([GrpcMetrics()] if metrics_on else []),
+        *([AuthInterceptor(KeyRing(domain_store))] if settings.auth_required else []),
         RequestDecoding(),
+        RequestIds(),  # after decoding: it reads the request's session id
     ]
     if not settings.auth_required and not settings.listens_on_loopback:
         log.warning(
@@ -158,7 +202,7 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
     chat_service = ChatService(
         engine,
         TurnWatcher(
-            store,
+            domain_store,
             engine.live,
             coordination,
             poll_seconds=settings.checkpoint_interval_ms / 1000,
@@ -191,14 +235,16 @@ async def start(settings: Settings, llm: LLMBackend | None = None) -> RunningSer
         if credentials is None
         else server.add_secure_port(settings.grpc_address, credentials)
     )
+    metrics = MetricsEndpoint.start(settings.host, settings.metrics_port) if metrics_on else None
     await server.start()
     for name in ["", *SERVICE_NAMES]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, store, backend, health, runner)
+    return RunningServer(server, port, engine, store, backend, health, runner, metrics)
 
 
 async def serve(settings: Settings) -> None:
-    running = await start(settings)
+    tracing = tracer_provider_from_env()
+    running = await start(settings, tracer_provider=tracing)
     # What start-up loaded (modules, protobuf descriptors, schemas) lives as
     # long as the process: out of the collector's sight, the full collections
     # that the objects of running turns set off do not walk it every time.
@@ -210,7 +256,7 @@ async def serve(settings: Settings) -> None:
         else f"the {running.llm.name} model backend"
     )
     log.info(
-        "mochi-grpc %s listening on %s:%d (gRPC, %s, API keys %s); serving %s; data in %s",
+        "mochi-grpc %s listening on %s:%d (gRPC, %s, API keys %s); serving %s; data in %s; %s",
         VERSION,
         settings.host,
         running.port,
@@ -218,6 +264,9 @@ async def serve(settings: Settings) -> None:
         "required" if settings.auth_required else "off",
         serving,
         settings.database_description,
+        f"metrics at http://{settings.host}:{running.metrics_port}/metrics"
+        if running.metrics_port
+        else "metrics off",
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,16 +275,14 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     log.info("shutting down (running turns get %.1f s to finish)", settings.shutdown_grace_seconds)
     await running.stop(settings.shutdown_grace_seconds)
+    if tracing is not None:
+        tracing.shutdown()  # sends the spans still batched
     log.info("stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One line per Ollama request is noise at INFO.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(settings)
     # uvloop makes every await on the streaming path cheaper; grpc.aio runs on it.
     uvloop.run(serve(settings))
 

@@ -3,7 +3,8 @@ bridge over all of them, to try several replicas on one machine.
 
 PostgreSQL is a private server from the pgserver package (no system
 packages), its data under MOCHI_DATA_DIR/pg (./data/pg), its database
-"mochi". Replica i listens on MOCHI_GRPC_PORT + i (50051, 50052, ...); the
+"mochi". Replica i listens on MOCHI_GRPC_PORT + i (50051, 50052, ...) and
+serves its metrics on MOCHI_METRICS_PORT + i (9464, 9465, ...; 0: none); the
 bridge on MOCHI_PORT balances calls over them round-robin. A replica that
 exits (kill -9 one to see the others take over its sessions) is reported and
 the rest keep serving; Ctrl-C or SIGTERM stops the bridge, the replicas, then
@@ -57,18 +58,21 @@ def main() -> int:
     host = os.environ.get("MOCHI_HOST", "127.0.0.1")
     first_port = int(os.environ.get("MOCHI_GRPC_PORT", "50051"))
     ports = [first_port + i for i in range(args.replicas)]
+    first_metrics_port = int(os.environ.get("MOCHI_METRICS_PORT", "9464"))
 
     server, url = _postgres_url(data_dir)
     print(f"PostgreSQL {DATABASE} (data in {data_dir / 'pg'}) at {url}", flush=True)
     base = {**os.environ, "MOCHI_DATA_DIR": str(data_dir), "MOCHI_DATABASE_URL": url}
-    replicas = {
-        subprocess.Popen(
-            [f"{args.bin}/mochi-grpc"], env={**base, "MOCHI_GRPC_PORT": str(port)}
-        ): port
-        for port in ports
-    }
-    for process, port in replicas.items():
-        print(f"replica pid {process.pid} on {host}:{port}", flush=True)
+    replicas = {}
+    for i, port in enumerate(ports):
+        metrics_port = first_metrics_port + i if first_metrics_port else 0
+        process = subprocess.Popen(
+            [f"{args.bin}/mochi-grpc"],
+            env={**base, "MOCHI_GRPC_PORT": str(port), "MOCHI_METRICS_PORT": str(metrics_port)},
+        )
+        replicas[process] = port
+        metrics = f"http://{host}:{metrics_port}/metrics" if metrics_port else "off"
+        print(f"replica pid {process.pid} on {host}:{port}, metrics {metrics}", flush=True)
     target = ",".join(f"{host}:{port}" for port in ports)
     bridge = subprocess.Popen(
         [f"{args.bin}/mochi-bridge"], env={**base, "MOCHI_GRPC_TARGET": target}

@@ -37,6 +37,7 @@ def settings(tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
         data_dir=tmp_path,
         ollama_host=fake_ollama.url,
         shutdown_grace_seconds=0,
+        metrics_port=0,  # off: many test servers, no shared port (tests that want it pick one)
     )
 
 

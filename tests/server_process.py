@@ -29,7 +29,8 @@ async def server_process(
     data_dir: Path, ollama_url: str, **settings: str
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """`python -m mochi_grpc` on a free port; yields it and its address. Extra
-    settings are MOCHI_* variables without the prefix (checkpoint_interval_ms=)."""
+    settings are MOCHI_* variables without the prefix (checkpoint_interval_ms=);
+    metrics are off unless metrics_port= is given."""
     port = free_port()
     env = {
         **os.environ,
@@ -37,6 +38,7 @@ async def server_process(
         "MOCHI_GRPC_PORT": str(port),
         "MOCHI_OLLAMA_HOST": ollama_url,
         "MOCHI_DATA_DIR": str(data_dir),
+        "MOCHI_METRICS_PORT": "0",
         **{f"MOCHI_{name.upper()}": value for name, value in settings.items()},
     }
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "mochi_grpc", env=env)

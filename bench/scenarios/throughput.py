@@ -4,7 +4,12 @@ Every path runs once per repeat, one after the other, so all figures come from
 the same stretch of time on the same machine:
 
 - direct: the fake Ollama read with the official client (the path's limit)
-- grpc, bridge: the mochi server (ChatStream) and the bridge (SSE)
+- grpc, bridge: the mochi server (ChatStream) and the bridge (SSE), the
+  server's metrics on (as by default)
+- grpc_off, bridge_off: the same with the server's metrics off
+  (MOCHI_METRICS_PORT=0: no interceptor, observer or timed store), so the
+  one-stream ratios can be compared on ÷ off; on and off run back to back,
+  in turns first, and are compared repeat by repeat
 - grpc_nc, bridge_nc: the same with coalescing disabled (one message per token)
 - bare_grpc, bare_sse, bare_pass: the bare building blocks
 """
@@ -30,6 +35,8 @@ PATHS: dict[str, str] = {
     "direct": "(a) direct: ollama client ← fake",
     "grpc": "(b) gRPC ChatStream",
     "bridge": "(c) bridge SSE",
+    "grpc_off": "(b₀) gRPC ChatStream, server metrics off",
+    "bridge_off": "(c₀) bridge SSE, server metrics off",
     "grpc_nc": "(b') gRPC ChatStream, coalescing off",
     "bridge_nc": "(c') bridge SSE, coalescing off",
     "bare_grpc": "(i) bare grpc.aio stream",
@@ -97,10 +104,27 @@ class ThroughputResult:
     tokens: int
     repeats: int
     paths: dict[str, PathResult]
+    # Turns the metrics-on server counted in mochi_turns_started_total by the
+    # end (None: not read): proof that its metrics were on.
+    turns_counted: float | None = None
 
     def ratio(self, key: str, over: str) -> float:
         a, b = self.paths[key].tokens_per_second, self.paths[over].tokens_per_second
         return a / b if b > 0 and not math.isnan(a) else math.nan
+
+    def metrics_on_off(self, key: str) -> float:
+        """The one-stream ratio of a path (÷ direct) with the server's metrics
+        on, over the same with them off: the median over the repeats of each
+        repeat's own (on ÷ a) ÷ (off ÷ a), that is on ÷ off, so the two runs
+        compared are always neighbours in time."""
+        on, off = self.paths[key].runs, self.paths[f"{key}_off"].runs
+        return median(
+            [
+                a.tokens_per_second / b.tokens_per_second
+                for a, b in zip(on, off, strict=True)
+                if a.error is None and b.error is None and b.tokens_per_second > 0
+            ]
+        )
 
     def no_coalescing(self, key: str) -> bool:
         """True when every run sent one content event per token."""
@@ -128,6 +152,7 @@ async def run(
     fake: FakeOllama,
     mochi: Mochi,
     mochi_nc: Mochi,
+    mochi_off: Mochi,
     bare: Bare,
     *,
     progress: Callable[[str], None],
@@ -140,6 +165,7 @@ async def run(
     direct_client = ollama.AsyncClient(host=fake.url, timeout=httpx.Timeout(120.0))
     ours = Channels.open(mochi.grpc_target)
     ours_nc = Channels.open(mochi_nc.grpc_target)
+    ours_off = Channels.open(mochi_off.grpc_target)
     bare_ch = Channels.open(bare.grpc_target)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0))
     try:
@@ -166,11 +192,12 @@ async def run(
         bare_pass_url = f"{bare.http_url}/pass/{n}"
         server, bridge = mochi.server.process, mochi.bridge.process
         server_nc, bridge_nc = mochi_nc.server.process, mochi_nc.bridge.process
+        server_off, bridge_off = mochi_off.server.process, mochi_off.bridge.process
         bare_g, bare_h = bare.grpc_server.process, bare.http_server.process
 
         # Connections up and code paths warm before anything is timed.
         await direct_stream(direct_client, config.ttft_model)
-        for channels, stack in ((ours, mochi), (ours_nc, mochi_nc)):
+        for channels, stack in ((ours, mochi), (ours_nc, mochi_nc), (ours_off, mochi_off)):
             sid = await create_session(channels.sessions, config.ttft_model)
             await grpc_stream(channels.chat, sid)
             sid = await create_session(channels.sessions, config.ttft_model)
@@ -185,8 +212,13 @@ async def run(
             runs: list[tuple[str, dict[str, psutil.Process], Reader]] = [
                 ("direct", {"fake": fake_p, "driver": driver}, direct)
             ]
-            for key, channels, stack, srv, brg in (
+            # Metrics on and off run back to back, each first in every other repeat.
+            on_off = [
                 ("", ours, mochi, server, bridge),
+                ("_off", ours_off, mochi_off, server_off, bridge_off),
+            ]
+            for key, channels, stack, srv, brg in (
+                *(on_off[::-1] if rep % 2 else on_off),
                 ("_nc", ours_nc, mochi_nc, server_nc, bridge_nc),
             ):
                 grpc_session = await create_session(channels.sessions, model)
@@ -223,9 +255,10 @@ async def run(
                     f" {outcome.events:>6} events"
                     + (f"  ERROR {outcome.error}" if outcome.error else "")
                 )
+        result.turns_counted = await mochi.turns_counted()
     finally:
         await http.aclose()
         await direct_client.close()  # type: ignore[no-untyped-call]
-        for channels in (ours, ours_nc, bare_ch):
+        for channels in (ours, ours_nc, ours_off, bare_ch):
             await channels.close()
     return result

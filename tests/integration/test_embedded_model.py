@@ -230,7 +230,9 @@ class _Lent:
 async def test_a_turn_over_grpc_streams_and_stores_the_reply(
     backend: EmbeddedBackend, tmp_path: Path
 ) -> None:
-    settings = Settings(host="127.0.0.1", grpc_port=0, data_dir=tmp_path, shutdown_grace_seconds=0)
+    settings = Settings(
+        host="127.0.0.1", grpc_port=0, data_dir=tmp_path, shutdown_grace_seconds=0, metrics_port=0
+    )
     server = await start(settings, llm=_Lent(backend))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

@@ -132,7 +132,12 @@ async def test_serve_starts_the_server_with_its_flags(
     tmp_path: Path, fake_ollama: FakeOllama
 ) -> None:
     port = free_port()
-    env = {**_env(tmp_path), "MOCHI_OLLAMA_HOST": fake_ollama.url, "MOCHI_GRPC_PORT": "1"}
+    env = {
+        **_env(tmp_path),
+        "MOCHI_OLLAMA_HOST": fake_ollama.url,
+        "MOCHI_GRPC_PORT": "1",
+        "MOCHI_METRICS_PORT": "0",
+    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mochi_grpc", "serve", "--grpc-port", str(port), env=env
     )

@@ -74,7 +74,7 @@ async def test_sigterm_stores_the_partial_reply_of_a_running_stream(
 
     assert code == 0
     assert fake_ollama.requests[0].disconnected.is_set()
-    settings = Settings(grpc_port=0, data_dir=tmp_path, ollama_host=fake_ollama.url)
+    settings = Settings(grpc_port=0, data_dir=tmp_path, ollama_host=fake_ollama.url, metrics_port=0)
     reopened = await start(settings)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{reopened.port}") as channel:

@@ -180,6 +180,7 @@ def _process_env(data_dir: Path, ollama_url: str, **settings: str) -> dict[str, 
         "MOCHI_GRPC_PORT": str(free_port()),
         "MOCHI_OLLAMA_HOST": ollama_url,
         "MOCHI_DATA_DIR": str(data_dir),
+        "MOCHI_METRICS_PORT": "0",
         **{f"MOCHI_{name.upper()}": value for name, value in settings.items()},
     }
 
