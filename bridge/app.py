@@ -6,26 +6,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
+from opentelemetry.trace import TracerProvider
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
-from bridge import errors
+from bridge import errors, request_ids
 from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
-from bridge.routes import chat, docs, health, models, sessions, system_prompts, tools
+from bridge.metrics import BridgeMetrics
+from bridge.observing import ObservedRequests
+from bridge.routes import chat, docs, health, metrics, models, sessions, system_prompts, tools
 from bridge.routes.openapi import routes as openapi_routes
+from bridge.tracing import grpc_client_spans, trace_requests
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: BridgeSettings) -> Starlette:
+def create_app(
+    settings: BridgeSettings, *, tracer_provider: TracerProvider | None = None
+) -> Starlette:
+    """The bridge; with a tracer provider, its requests and their gRPC calls
+    are traced to it (without, nothing of tracing is installed)."""
+    app_metrics = BridgeMetrics()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # One channel per process, created inside the serving event loop.
-        app.state.clients = Clients.connect(settings.resolved_grpc_target, settings.grpc_tls)
+        app.state.clients = Clients.connect(
+            settings.resolved_grpc_target, settings.grpc_tls, grpc_client_spans(tracer_provider)
+        )
         try:
             yield
         finally:
@@ -47,15 +59,20 @@ def create_app(settings: BridgeSettings) -> Starlette:
                 ],
             ),
             *docs.shortcuts,
+            *metrics.routes,
         ],
         middleware=[
+            # First, so that it sees every answer (CORS refusals too).
+            Middleware(ObservedRequests, metrics=app_metrics),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_credentials=True,
                 allow_methods=["*"],
                 allow_headers=["*"],
-            )
+                # So that a page on another origin can read its request's id.
+                expose_headers=[request_ids.HEADER],
+            ),
         ],
         exception_handlers={
             errors.ApiError: errors.api_error_handler,
@@ -65,5 +82,8 @@ def create_app(settings: BridgeSettings) -> Starlette:
         },
         lifespan=lifespan,
     )
+    if tracer_provider is not None:
+        trace_requests(app, tracer_provider)
     app.state.settings = settings
+    app.state.metrics = app_metrics
     return app

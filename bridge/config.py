@@ -40,6 +40,9 @@ class BridgeSettings(BaseSettings):
     grpc_target: str | None = None
     cors_origins: list[str] = ["*"]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # text: lines for a person; json: one object per line for a log collector,
+    # with the request id (see bridge.logs).
+    log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)

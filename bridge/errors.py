@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bridge import logs, request_ids
+
 log = logging.getLogger(__name__)
 
 HTTP_STATUS = {
@@ -190,5 +192,12 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return ApiError("INTERNAL_ERROR", "Internal error").response()
+    # Starlette runs this outside every middleware, after the request's own
+    # handling ended: its id is added here, to the log line and the answer.
+    with logs.about(request.scope):
+        log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    response = ApiError("INTERNAL_ERROR", "Internal error").response()
+    request_id = request_ids.of(request.scope)
+    if request_id is not None:
+        response.headers[request_ids.HEADER] = request_id
+    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -49,15 +50,26 @@ class Clients:
     tools: ToolStub
 
     @classmethod
-    def connect(cls, target: str, tls: GrpcTls | None = None) -> Clients:
+    def connect(
+        cls,
+        target: str,
+        tls: GrpcTls | None = None,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> Clients:
         """Must run inside the event loop that will use the channel; `target`
         is a gRPC target (several addresses are balanced round-robin), and
-        without `tls` the channel is plaintext."""
+        without `tls` the channel is plaintext. `interceptors` (tracing's)
+        see every call."""
+        # None, not an empty list: calls are then not wrapped at all.
+        intercepting = list(interceptors) or None
         channel = (
-            grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=intercepting)
             if tls is None
             else grpc.aio.secure_channel(
-                target, _credentials(tls), options=[*CHANNEL_OPTIONS, *_tls_options(tls)]
+                target,
+                _credentials(tls),
+                options=[*CHANNEL_OPTIONS, *_tls_options(tls)],
+                interceptors=intercepting,
             )
         )
         return cls(

@@ -867,7 +867,30 @@ def _meta_paths() -> Json:
                 errors=("INTERNAL_ERROR",),
             )
         },
+        # Where Prometheus looks by default: at the root, not under the prefix.
+        "/metrics": {
+            "get": _operation(
+                "getMetrics",
+                "The bridge's Prometheus metrics",
+                "meta",
+                description=_METRICS,
+                ok=(200, "The metrics.", _METRICS_CONTENT),
+                errors=(*_ADMIN, "GATEWAY_TIMEOUT", *_ALWAYS),
+            )
+        },
     }
+
+
+_METRICS = (
+    "The bridge's metrics (HTTP requests by method, route template and status, their"
+    " durations, event streams) in Prometheus's text format, or in OpenMetrics when the"
+    " Accept header asks for it. When the server requires API keys, only an admin key"
+    " may read them; the server is asked whose key it is on every request."
+)
+_METRICS_CONTENT = {
+    "text/plain": {"schema": {"type": "string"}},
+    "application/openmetrics-text": {"schema": {"type": "string"}},
+}
 
 
 def _model_paths() -> Json:
@@ -1278,7 +1301,9 @@ def document() -> dict[str, Any]:
             "description": (
                 "REST + Server-Sent Events over the mochi-grpc gRPC service: persistent chat"
                 " sessions with local LLMs served by Ollama. Every error body is"
-                " {error: {code, message, details}}."
+                " {error: {code, message, details}}. Every response carries an"
+                " X-Request-Id header: the request's own X-Request-Id when it is 1 to 128"
+                " of A-Z a-z 0-9 . _ : -, else a new id; the server's logs name it too."
             ),
         },
         "tags": [
@@ -1288,7 +1313,7 @@ def document() -> dict[str, Any]:
             {"name": "system-prompts", "description": "Reusable system prompt files."},
             {"name": "tools", "description": "The Python tools the model may call."},
             {"name": "chat", "description": "Conversation turns, whole or streamed."},
-            {"name": "meta", "description": "This document."},
+            {"name": "meta", "description": "This document, and the bridge's metrics."},
         ],
         "paths": {
             **_meta_paths(),

@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from bridge import logs
 from bridge.app import create_app
 from bridge.config import BridgeSettings, parse_settings
+from bridge.tracing import tracer_provider_from_env
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(argv)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
     logging.getLogger("bridge").info(
         "mochi-bridge on %s://%s:%d, gRPC server at %s (%s)",
         "http" if settings.https_cert_file is None else "https",
@@ -24,17 +24,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings.resolved_grpc_target,
         _channel_security(settings),
     )
+    tracing = tracer_provider_from_env()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tracer_provider=tracing),
         host=settings.host,
         port=settings.port,
         ssl_certfile=settings.https_cert_file,
         ssl_keyfile=settings.https_key_file,
         log_level=settings.log_level.lower(),
+        log_config=logs.uvicorn_log_config(settings),
         timeout_graceful_shutdown=5,
         loop="uvloop",
         http="httptools",
     )
+    if tracing is not None:
+        tracing.shutdown()  # sends the spans still batched
 
 
 def _channel_security(settings: BridgeSettings) -> str:

@@ -18,7 +18,8 @@ from bridge import payloads, sse
 from bridge.bodies import CancelTurnBody, ChatBody, ChatStreamBody, ConfirmToolBody
 from bridge.errors import from_rpc_error
 from bridge.grpc_client import TURN_STARTED, WATCH
-from bridge.routes.context import body, clients, settings, unless_disconnected
+from bridge.metrics import EventStream
+from bridge.routes.context import body, clients, metrics, settings, unless_disconnected
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -88,30 +89,40 @@ async def _raise_error_of(call: EventCall) -> None:
 
 def _event_stream(request: Request, call: EventCall) -> EventSourceResponse:
     config = settings(request)
+    stream = metrics(request).stream()
     return EventSourceResponse(
-        _events(call),
+        _events(call, stream),
         ping=config.sse_ping_seconds,
         send_timeout=config.sse_send_timeout_seconds,
         headers={"Cache-Control": "no-store"},
+        client_close_handler_callable=stream.client_left,
     )
 
 
-async def _events(call: EventCall) -> AsyncIterator[ServerSentEvent]:
+async def _events(call: EventCall, stream: EventStream) -> AsyncIterator[ServerSentEvent]:
     """One SSE event per ChatEvent, with its id, sent as it arrives. When the
     HTTP client goes away this generator is cancelled, and so is the gRPC call."""
     retry: int | None = RECONNECT_MS
+    # Events written: the generator resumes after a yield once its event is sent.
+    sent = 0
+    stream.opened()
     try:
         async for event in call:
             name, data = sse.event(event)
             yield ServerSentEvent(data=data, event=name, id=event.event_id, retry=retry)
+            sent += 1
             retry = None
+        stream.ended()
     except grpc.aio.AioRpcError as exc:
         error = from_rpc_error(exc)
         log.warning("stream ended by the server: %s", error.message)
         name, data = sse.error_event(error.code, error.message, error.details)
         yield ServerSentEvent(data=data, event=name)
+        sent += 1
+        stream.ended()
     finally:
         call.cancel()
+        stream.closed(sent)
 
 
 async def cancel_turn(request: Request) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""What every route needs: the gRPC clients, the settings, a validated body."""
+"""What every route needs: the gRPC clients, the settings, the metrics, a
+validated body."""
 
 from __future__ import annotations
 
@@ -8,23 +9,30 @@ from typing import Any, TypeVar
 import grpc
 from starlette.requests import Request
 
+from bridge import request_ids
 from bridge.bodies import B, read_body
-from bridge.caller import acting_for
+from bridge.caller import acting_for, metadata_of
 from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
+from bridge.metrics import BridgeMetrics
 
 T = TypeVar("T")
 
 
 def clients(request: Request) -> Clients:
-    """The gRPC clients, their calls carrying the request's Authorization."""
+    """The gRPC clients, their calls carrying the request's Authorization and id."""
     shared: Clients = request.app.state.clients
-    authorization = request.headers.get("authorization")
-    return shared if authorization is None else acting_for(shared, authorization)
+    metadata = metadata_of(request.headers.get("authorization"), request_ids.of(request.scope))
+    return acting_for(shared, metadata) if metadata else shared
 
 
 def settings(request: Request) -> BridgeSettings:
     value: BridgeSettings = request.app.state.settings
+    return value
+
+
+def metrics(request: Request) -> BridgeMetrics:
+    value: BridgeMetrics = request.app.state.metrics
     return value
 
 
