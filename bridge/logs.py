@@ -8,33 +8,27 @@ included (its access log too), is one object with `time` (ISO 8601, UTC),
 request is handled, its `request_id` and the `session_id` its route names,
 then the `trace_id` of the OpenTelemetry span being recorded, if one is,
 then `exc_info` when the line reports an exception. An id that is not known
-is left off the line rather than written as null.
+is left off the line rather than written as null. The format and its set-up
+are the server's (observability.logs); which request a line is about is the
+bridge's own (RequestContext).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from types import TracebackType
 from typing import Any, Final
 
-from opentelemetry import trace
-from pythonjsonlogger.json import JsonFormatter
 from starlette.types import Scope
 from uvicorn.config import LOGGING_CONFIG
 
+import observability.logs
 from bridge import request_ids
 from bridge.config import BridgeSettings
 
-TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-_FIELDS: Final = ("time", "level", "logger", "message", "request_id", "session_id", "trace_id")
-# uvicorn's start-up lines carry a copy of the message with terminal colours.
-_DROPPED: Final = frozenset({"color_message"})
 # A session id from a path reaches a log line only when it is plain.
 _PLAIN_ID: Final = re.compile(r"[!-~]{1,128}")
 
@@ -65,52 +59,24 @@ class RequestContext(logging.Filter):
             session_id = scope.get("path_params", {}).get("session_id")
             if isinstance(session_id, str) and _PLAIN_ID.fullmatch(session_id):
                 record.session_id = session_id
-        span = trace.get_current_span()
-        if span.is_recording():
-            context = span.get_span_context()
-            if context.is_valid:
-                record.trace_id = format(context.trace_id, "032x")
+        traced = observability.logs.trace_id()
+        if traced is not None:
+            record.trace_id = traced
         return True
-
-
-class JsonLines(JsonFormatter):
-    """One JSON object per record, its fields in a fixed order."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            ["levelname", "name", "message"],
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",
-        )
-
-    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        ordered: dict[str, Any] = {key: log_data.pop(key) for key in _FIELDS if key in log_data}
-        ordered.update((k, v) for k, v in log_data.items() if k not in _DROPPED)
-        return ordered
 
 
 def configure(settings: BridgeSettings) -> None:
     """Sends the process's log records to stderr in the configured format."""
-    if settings.log_format == "json":
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonLines())
-        handler.addFilter(RequestContext())
-        logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
-        logging.captureWarnings(True)
-        sys.excepthook = _log_uncaught
-    else:
-        logging.basicConfig(level=settings.log_level, format=TEXT_FORMAT)
+    observability.logs.configure(
+        settings.log_format,
+        settings.log_level,
+        context=RequestContext(),
+        logger="bridge",
+        stopped="the bridge stopped on an error",
+    )
 
 
 def uvicorn_log_config(settings: BridgeSettings) -> dict[str, Any] | None:
     """uvicorn's logging set-up: its own for text; none for JSON, so that its
     loggers (the access log included) write through the root's JSON handler."""
     return None if settings.log_format == "json" else LOGGING_CONFIG
-
-
-def _log_uncaught(
-    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
-) -> None:
-    logging.getLogger("bridge").critical(
-        "the bridge stopped on an error", exc_info=(kind, error, traceback)
-    )

@@ -6,8 +6,8 @@ written while it is handled (see logs). When its response has ended, it is
 counted with the status that response's head carried (see metrics); a
 request whose handling failed before answering counts as the 500 the error
 handler sends, one cancelled before any answer (the bridge shutting down)
-is not counted. The route is the template the router matched, so that
-label stays a small set.
+is not counted. The route is the template of the route the router picked
+(see route_templates), so that label stays a small set.
 
 A plain ASGI middleware, not Starlette's BaseHTTPMiddleware (which runs the
 app in a task of its own and passes the body through a memory stream): each
@@ -17,19 +17,16 @@ the message's type.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Iterator
 from typing import Final
 
-from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge import logs, request_ids
 from bridge.metrics import UNMATCHED, BridgeMetrics
+from bridge.route_templates import templates
 
 _HEADER: Final = request_ids.HEADER.lower().encode("latin-1")
-_CONVERTOR: Final = re.compile(r"\{(\w+):\w+\}")
 
 
 class ObservedRequests:
@@ -76,7 +73,8 @@ class ObservedRequests:
         if route is None:
             return UNMATCHED
         if self._templates is None:
-            self._templates = dict(_templates(scope["app"].routes))
+            routes = scope["app"].routes
+            self._templates = {id(route): template for route, template in templates(routes)}
         return self._templates.get(id(route), UNMATCHED)
 
 
@@ -86,17 +84,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
-
-
-def _templates(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[int, str]]:
-    """(id, template) of every route that answers requests. A Mount of routes
-    is no answer itself: when it is the last route matched, none of its
-    routes was, and the request is unmatched."""
-    for route in routes:
-        if isinstance(route, Mount):
-            if route.routes:
-                yield from _templates(route.routes, prefix + route.path)
-            else:
-                yield id(route), _CONVERTOR.sub(r"{\1}", prefix + route.path) + "/{path}"
-        elif isinstance(route, Route):
-            yield id(route), _CONVERTOR.sub(r"{\1}", prefix + route.path)

@@ -4,6 +4,7 @@ call waiting for confirmation (/confirm-tool)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,7 +74,7 @@ async def watch_turn(request: Request) -> Response:
         await _raise_error_of(call)
     if watching == "none":
         # Nothing is left to send: 204 tells EventSource to stop reconnecting.
-        call.cancel()
+        await _read_to_end(call)
         return Response(status_code=204)
     return _event_stream(request, call)
 
@@ -85,6 +86,16 @@ async def _metadata(call: EventCall) -> list[tuple[str, str | bytes]]:
 async def _raise_error_of(call: EventCall) -> None:
     await call.read()  # raises the call's error
     raise RuntimeError("the call neither started nor failed")  # pragma: no cover
+
+
+async def _read_to_end(call: EventCall) -> None:
+    """Reads a call the server has nothing more to send on to its end (at
+    once), rather than cancelling it unread: only a call read to its end ends
+    its client span. An error ending it is on that span; it changes nothing
+    for the caller."""
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        async for _ in call:
+            pass
 
 
 def _event_stream(request: Request, call: EventCall) -> EventSourceResponse:

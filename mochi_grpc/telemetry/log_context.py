@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from opentelemetry import trace
-
 from mochi_grpc.chat.observing import UNOBSERVED, TurnObservation
+from observability.logs import trace_id
 
 current_request_id: ContextVar[str | None] = ContextVar("mochi_log_request_id", default=None)
 current_session_id: ContextVar[str | None] = ContextVar("mochi_log_session_id", default=None)
@@ -55,11 +54,9 @@ class LogContext(logging.Filter):
             value = var.get()
             if value is not None:
                 setattr(record, name, value)
-        span = trace.get_current_span()
-        if span.is_recording():
-            context = span.get_span_context()
-            if context.is_valid:
-                record.trace_id = format(context.trace_id, "032x")
+        traced = trace_id()
+        if traced is not None:
+            record.trace_id = traced
         return True
 
 

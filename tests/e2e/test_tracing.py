@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -41,6 +42,7 @@ from tests.tools_fixture import release_event, write_tools
 MODEL = "llama3.2:latest"
 HTTP_SPAN = "POST /api/v1/chat/{session_id}/stream"
 CHAT_STREAM = "/mochi.v1.ChatService/ChatStream"
+WATCH_TURN = "/mochi.v1.ChatService/WatchTurn"
 
 
 class Spans(InMemorySpanExporter):
@@ -338,6 +340,28 @@ async def test_a_refused_turn_is_an_http_error_and_its_call_span_ends(
     assert call.status.status_code is StatusCode.ERROR
     assert _parent(server_spans.one(CHAT_STREAM)) == _id(call)
     assert server_spans.named("chat turn") == []
+
+
+async def test_watching_a_finished_turn_ends_its_call_span(
+    http: httpx.AsyncClient, fake_ollama: FakeOllama, server_spans: Spans, bridge_spans: Spans
+) -> None:
+    session_id = await _session(http, [])
+    fake_ollama.script(Reply(content=["Hello"]))
+    async with aconnect_sse(
+        http, "POST", f"/chat/{session_id}/stream", json={"message": "Hi"}
+    ) as source:
+        last_id = [sse.id async for sse in source.aiter_sse()][-1]
+    await bridge_spans.ended(HTTP_SPAN)
+
+    # Nothing is left after the last event: the answer is a 204.
+    watched = await http.get(f"/chat/{session_id}/stream", headers={"Last-Event-ID": last_id})
+    request = await bridge_spans.ended("GET /api/v1/chat/{session_id}/stream")
+    call = await bridge_spans.ended(WATCH_TURN)
+
+    assert watched.status_code == 204, watched.text
+    assert _parent(call) == _id(request)
+    assert call.status.status_code is StatusCode.UNSET
+    assert _parent(server_spans.one(WATCH_TURN)) == _id(call)
 
 
 async def test_captured_headers_never_show_the_callers_key(

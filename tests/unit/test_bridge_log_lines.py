@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from bridge import logs, request_ids
+from observability.logs import JsonLines
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def lines() -> Iterator[io.StringIO]:
     """What a logger of its own writes through the bridge's JSON handler."""
     written = io.StringIO()
     handler = logging.StreamHandler(written)
-    handler.setFormatter(logs.JsonLines())
+    handler.setFormatter(JsonLines())
     handler.addFilter(logs.RequestContext())
     logger = logging.getLogger("tests.bridge_log_lines")
     logger.addHandler(handler)

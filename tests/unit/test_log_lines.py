@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from mochi_grpc.telemetry.log_context import LogContext, LogContextObserver, plain_id
-from mochi_grpc.telemetry.logs import JsonLines
+from observability.logs import JsonLines
 
 
 class Lines:

@@ -1,9 +1,8 @@
 """Whether a process traces, where its spans go, and what it installs:
-the standard OTEL_* variables, read the same by the server and the bridge."""
+the standard OTEL_* variables, read by the rules the server and the bridge
+share (observability.tracing), each process under its own name."""
 
 from __future__ import annotations
-
-from collections.abc import Callable, Mapping
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -14,14 +13,11 @@ from starlette.types import Scope
 from bridge import tracing as bridge_tracing
 from bridge.app import create_app
 from bridge.config import BridgeSettings
+from bridge.route_templates import route_template
 from mochi_grpc.telemetry import tracing as server_tracing
 from mochi_grpc.telemetry.grpc_spans import server_spans
+from observability.tracing import exporter, exporter_names
 
-Decide = Callable[[Mapping[str, str]], list[str]]
-DECIDERS: dict[str, Decide] = {
-    "server": server_tracing.exporter_names,
-    "bridge": bridge_tracing.exporter_names,
-}
 PROVIDERS = {
     "server": (server_tracing.tracer_provider_from_env, "mochi-grpc"),
     "bridge": (bridge_tracing.tracer_provider_from_env, "mochi-bridge"),
@@ -29,7 +25,6 @@ PROVIDERS = {
 ENDPOINT = "http://collector:4318"
 
 
-@pytest.mark.parametrize("side", DECIDERS)
 @pytest.mark.parametrize(
     ("environ", "exporters"),
     [
@@ -61,16 +56,13 @@ ENDPOINT = "http://collector:4318"
         ),
     ],
 )
-def test_the_variables_decide_the_exporters_alike_for_server_and_bridge(
-    side: str, environ: dict[str, str], exporters: list[str]
-) -> None:
-    assert DECIDERS[side](environ) == exporters
+def test_the_variables_decide_the_exporters(environ: dict[str, str], exporters: list[str]) -> None:
+    assert exporter_names(environ) == exporters
 
 
-@pytest.mark.parametrize("side", DECIDERS)
-def test_an_otlp_protocol_without_an_exporter_is_refused(side: str) -> None:
+def test_an_otlp_protocol_without_an_exporter_is_refused() -> None:
     with pytest.raises(ValueError, match="http/json"):
-        DECIDERS[side]({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+        exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
 
 
 @pytest.mark.parametrize("side", PROVIDERS)
@@ -115,8 +107,8 @@ def _provider(provider: TracerProvider | None) -> TracerProvider:
 
 
 def test_exporters_are_made_by_their_installed_names() -> None:
-    assert isinstance(server_tracing.exporter("otlp_proto_http"), OTLPSpanExporter)
-    assert isinstance(server_tracing.exporter("console"), ConsoleSpanExporter)
+    assert isinstance(exporter("otlp_proto_http"), OTLPSpanExporter)
+    assert isinstance(exporter("console"), ConsoleSpanExporter)
 
 
 def test_without_a_provider_nothing_of_tracing_is_installed() -> None:
@@ -151,4 +143,4 @@ def test_requests_are_named_by_their_route_template(
 ) -> None:
     app = create_app(BridgeSettings())
 
-    assert bridge_tracing.route_template(app.routes, _scope(method, path)) == template
+    assert route_template(app.routes, _scope(method, path)) == template
