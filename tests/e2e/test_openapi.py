@@ -238,9 +238,9 @@ def _openapi_path(starlette_path: str) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", starlette_path)
 
 
-# Pages for people (the interactive docs and its shortcut), not API
-# operations: their routes say include_in_schema=False.
-PAGES: Final = {("GET", "/docs"), ("GET", API_PREFIX + "/docs")}
+# Pages for people (the chat page, the interactive docs and its shortcut),
+# not API operations: their routes say include_in_schema=False.
+PAGES: Final = {("GET", "/"), ("GET", "/docs"), ("GET", API_PREFIX + "/docs")}
 
 
 def _app_operations(
