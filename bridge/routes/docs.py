@@ -26,22 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
-SECURITY_HEADERS: Final = {
-    # Swagger UI's stylesheet embeds its icons as data: URLs.
-    "Content-Security-Policy": "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "connect-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    ),
-    "X-Content-Type-Options": "nosniff",
-}
+from bridge.routes.page_headers import PAGE_HEADERS
 
 # The files the page loads (and the stylesheet's source map, which only
 # browser developer tools ask for); nothing else of either folder is served.
@@ -77,7 +62,7 @@ class DocsAssets(StaticFiles):
         if path not in ASSETS:
             raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(PAGE_HEADERS)
         return response
 
 
@@ -93,7 +78,7 @@ async def docs(request: Request) -> HTMLResponse:
         start=_asset(request, "docs.js"),
         openapi=escape(request.url_for("openapi").path),
     )
-    return HTMLResponse(page, headers=SECURITY_HEADERS)
+    return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
 async def to_docs(request: Request) -> RedirectResponse:

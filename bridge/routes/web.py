@@ -26,23 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            # The favicon is a data: URL, so the browser asks for no /favicon.ico.
-            "img-src 'self' data:",
-            "connect-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+from bridge.routes.page_headers import PAGE_HEADERS
 
 # What the page loads; nothing else of the folder (package.json, node_modules)
 # is served.
@@ -68,7 +52,7 @@ class WebAssets(StaticFiles):
         if media_type is None or "node_modules" in parts.parts:
             raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(PAGE_HEADERS)
         response.headers["Content-Type"] = media_type
         # Revalidated each time (ETag), so a rebuilt page is never stale.
         response.headers["Cache-Control"] = "no-cache"
@@ -78,10 +62,10 @@ class WebAssets(StaticFiles):
 async def page(request: Request) -> Response:
     web = files("bridge") / "web"
     if not all((web / library).is_file() for library in LIBRARIES):
-        return PlainTextResponse(NOT_BUILT, status_code=503, headers=SECURITY_HEADERS)
+        return PlainTextResponse(NOT_BUILT, status_code=503, headers=PAGE_HEADERS)
     return HTMLResponse(
         (web / "index.html").read_text(encoding="utf-8"),
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+        headers={**PAGE_HEADERS, "Cache-Control": "no-cache"},
     )
 
 
