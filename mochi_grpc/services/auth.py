@@ -12,12 +12,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final
 
 import grpc
 
 from mochi_grpc.auth import NOBODY_IN_PARTICULAR, KeyRing, Principal
 from mochi_grpc.errors import MochiError, PermissionDenied, Unauthenticated
+from mochi_grpc.grpc_handlers import Behavior, Handler, rewrapped
 from mochi_grpc.services.errors import to_status
 
 OPEN_PREFIX: Final = "/grpc.health.v1."
@@ -45,33 +46,6 @@ def _bearer(metadata: Any) -> str | None:
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     return None
-
-
-Behavior = Callable[..., Any]
-
-
-if TYPE_CHECKING:
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
-
-
-def _wrapped(handler: Handler, wrap: Callable[[Behavior], Behavior]) -> Handler:
-    """The handler with its behaviour wrapped, of the same kind."""
-    for kind, factory in (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler),
-    ):
-        behavior = getattr(handler, kind)
-        if behavior is not None:
-            return factory(
-                wrap(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
 
 
 def _acting_as(principal: Principal) -> Callable[[Behavior], Behavior]:
@@ -130,8 +104,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             refusal = Unauthenticated(
                 "A valid API key is required: send `authorization: Bearer <token>`"
             )
-            return _wrapped(handler, _refusing(refusal))
+            return rewrapped(handler, _refusing(refusal))
         if method in ADMIN_ONLY and not principal.admin:
             denial = PermissionDenied(f"Only an admin key may call {method.rsplit('/', 1)[-1]}")
-            return _wrapped(handler, _refusing(denial))
-        return _wrapped(handler, _acting_as(principal))
+            return rewrapped(handler, _refusing(denial))
+        return rewrapped(handler, _acting_as(principal))

@@ -21,21 +21,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from mochi_grpc.errors import InvalidRequest
+from mochi_grpc.grpc_handlers import Behavior, Context, Handler, rewrapped
 from mochi_grpc.services.errors import MAX_DETAIL_BYTES, abort, bounded
 from mochi_grpc.services.text_checks import nul_field
-
-if TYPE_CHECKING:
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
-
-Behavior = Callable[..., Any]
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _parsing(behavior: Behavior, parse: Callable[[bytes], Any]) -> Behavior:
@@ -89,14 +82,4 @@ class RequestDecoding(grpc.aio.ServerInterceptor):
         if handler is None or handler.request_streaming or handler.request_deserializer is None:
             return handler
         parse = handler.request_deserializer
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _parsing(handler.unary_unary, parse),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _parsing(handler.unary_stream, parse),
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # pragma: no cover - a unary request has one of the two
+        return rewrapped(handler, lambda behavior: _parsing(behavior, parse), raw_requests=True)

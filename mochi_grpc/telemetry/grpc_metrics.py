@@ -24,20 +24,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
 
+from mochi_grpc.grpc_handlers import Behavior, Context, Handler, rewrapped
 from mochi_grpc.telemetry.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS, GRPC_STARTED
-
-if TYPE_CHECKING:
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
-
-Behavior = Callable[..., Any]
-Context = grpc.aio.ServicerContext[Any, Any]
 
 # gRPC cancels a handler whose deadline passed a few milliseconds before the
 # handler's own clock reaches that deadline.
@@ -90,6 +83,8 @@ def _code_after(context: Context, error: BaseException | None) -> grpc.StatusCod
 def _observed(behavior: Behavior, series: _MethodSeries) -> Behavior:
     """The method, counted and timed; of the same kind (grpc.aio calls a
     coroutine function and iterates an async generator function)."""
+    if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+        return behavior  # a synchronous method runs in a thread: left as it is
     if inspect.isasyncgenfunction(behavior):
 
         async def streaming(request: Any, context: Context) -> Any:
@@ -147,21 +142,4 @@ class GrpcMetrics(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         series = self._series_of(details.method, handler)
-        for kind, factory in (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler),
-            ("stream_stream", grpc.stream_stream_rpc_method_handler),
-        ):
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                if not (
-                    inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)
-                ):
-                    return handler  # a synchronous method runs in a thread: left as it is
-                return factory(
-                    _observed(behavior, series),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+        return rewrapped(handler, lambda behavior: _observed(behavior, series))

@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.trace import TracerProvider
 
-if TYPE_CHECKING:
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
-
-Behavior = Callable[..., Any]
+from mochi_grpc.grpc_handlers import Behavior, Handler
 
 
 def server_spans(tracer_provider: TracerProvider | None) -> list[grpc.aio.ServerInterceptor]:

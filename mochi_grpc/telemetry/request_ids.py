@@ -15,18 +15,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final
 
 import grpc
 
+from mochi_grpc.grpc_handlers import Behavior, Handler, rewrapped
 from mochi_grpc.telemetry.log_context import current_request_id, current_session_id, plain_id
-
-if TYPE_CHECKING:
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler  # not subscriptable at run time
-
-Behavior = Callable[..., Any]
 
 REQUEST_ID_KEY: Final = "x-request-id"
 
@@ -85,16 +79,4 @@ class RequestIds(grpc.aio.ServerInterceptor):
         if handler is None or handler.request_streaming:
             return handler
         request_id = request_id_of(details.invocation_metadata)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _in_context(handler.unary_unary, request_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _in_context(handler.unary_stream, request_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # pragma: no cover - a unary request has one of the two
+        return rewrapped(handler, lambda behavior: _in_context(behavior, request_id))
