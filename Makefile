@@ -67,7 +67,7 @@ run: $(GENERATED) $(WEB_BUILT)
 # over all of them on port 8000.
 run-replicas: export MOCHI_DATA_DIR ?= $(CURDIR)/data
 run-replicas: export MOCHI_BACKEND ?= auto
-run-replicas: $(GENERATED)
+run-replicas: $(GENERATED) $(WEB_BUILT)
 	$(PY) scripts/run_replicas.py --bin $(BIN) --replicas $(or $(N),3)
 
 lint: $(GENERATED)
