@@ -119,6 +119,8 @@ class Session:
     active_turn_id: str | None = None
     # The API key that created the session (None: created without keys).
     owner: str | None = None
+    # An agent's own conversation: the agent's name (None: a user session).
+    agent_name: str | None = None
 
 
 @dataclass

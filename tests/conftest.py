@@ -89,13 +89,17 @@ def postgres_url(postgres: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(params=STORE_KINDS)
-async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """An opened store of each kind: the tests using it are the stores' contract."""
-    store: Store
+def unopened_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store of each kind on an empty database, not opened yet."""
     if request.param == "sqlite":
-        store = SqliteStore(tmp_path / "data" / "mochi.db")
-    else:
-        store = PostgresStore(request.getfixturevalue("postgres_url"))
+        return SqliteStore(tmp_path / "data" / "mochi.db")
+    return PostgresStore(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def any_store(unopened_store: Store) -> AsyncIterator[Store]:
+    """An opened store of each kind: the tests using it are the stores' contract."""
+    store = unopened_store
     await store.open()
     yield store
     await store.close()

@@ -8,14 +8,16 @@ own, so tests stay independent.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import psycopg
+from psycopg import sql
 
 from mochi_grpc.store import PostgresStore, SqliteStore
 
@@ -91,3 +93,35 @@ async def rows_written(store: Store, session_id: str, write: Callable[[], Awaita
     after = await versions()
     changed = [row for row, version in after.items() if before.get(row) != version]
     return len(changed) + len(before.keys() - after.keys())
+
+
+def insert_row(store: Store, table: str, columns: dict[str, Any]) -> None:
+    """Inserts a row into the store's database by hand, past the store (for
+    a row as an earlier version of the store wrote it)."""
+    if isinstance(store, SqliteStore):
+        names, marks = ", ".join(columns), ", ".join(f":{n}" for n in columns)
+        with closing(sqlite3.connect(store._path)) as conn, conn:
+            conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", columns)
+        return
+    with psycopg.connect(store.conninfo) as pg:
+        pg.execute(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(map(sql.Placeholder, columns)),
+            ),
+            columns,
+        )
+
+
+def query_plan(store: Store, query: str, params: tuple[Any, ...]) -> str:
+    """How the store's database runs a query of the store's. PostgreSQL is
+    told to avoid whole-table scans, which a test's tiny tables make the
+    cheapest: the plan shows what a large table gets."""
+    if isinstance(store, SqliteStore):
+        with closing(sqlite3.connect(store._path)) as conn:
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {query}", params).fetchall()
+            return "\n".join(row[3] for row in rows)
+    with psycopg.connect(store.conninfo) as pg:
+        pg.execute("SET enable_seqscan = off")
+        return "\n".join(row[0] for row in pg.execute(f"EXPLAIN {query}", params))

@@ -1,4 +1,5 @@
-"""Exporting every stored session as a mochi-server session file.
+"""Exporting every stored user session as a mochi-server session file
+(agents' own conversations are not exported: a file cannot say whose they are).
 
 Each session becomes `<session_id>.json` in the directory (created when
 missing), in session-id order. A file that exists already is left alone and
@@ -28,7 +29,7 @@ _PAGE_SIZE = 500
 async def export_sessions(
     store: SessionStore, directory: Path, *, overwrite: bool = False
 ) -> AsyncIterator[FileResult]:
-    """The result of each stored session, as soon as it is known."""
+    """The result of each stored user session, as soon as it is known."""
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     for session_id in await _stored_ids(store):
         path = directory / f"{session_id}.json"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from mochi_grpc.entities import ApiKey, Message, Session
+from mochi_grpc.entities import ApiKey, Message, Session, Summary
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ INTERRUPTED = "interrupted"
 class TurnWrite:
     """What one write of a turn stores, all of it or nothing.
 
-    The session's metadata (its active_turn_id included), or with
-    `whole_session` false only its message_count and updated_at; its messages
-    from position `keep` on replaced by `messages` (None leaves them as they
-    are); the turn's `status`; and `events` appended to the turn's events.
+    The session's metadata (its active_turn_id included, as update_session
+    stores it), or with `whole_session` false only its message_count and
+    updated_at; its messages from position `keep` on replaced by `messages`
+    (None leaves them as they are); the turn's `status`; and `events`
+    appended to the turn's events.
     `begin` creates the turn (the session's oldest turns beyond the kept ones
     go)."""
 
@@ -80,7 +81,10 @@ class SessionStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create_session(self, session: Session, messages: Sequence[Message]) -> None: ...
+    async def create_session(self, session: Session, messages: Sequence[Message]) -> None:
+        """Stores a new session whole (its kind and summary included) with its
+        messages."""
+        ...
 
     async def get_session(self, session_id: str) -> Session:
         """Raises SessionNotFound."""
@@ -91,14 +95,26 @@ class SessionStore(Protocol):
         ...
 
     async def list_sessions(
-        self, page_size: int, page_token: str, owner: str | None = None
+        self, page_size: int, page_token: str, owner: str | None = None, agents: bool = False
     ) -> SessionPage:
-        """Most recently updated first, only those of `owner` when given;
-        raises InvalidRequest for a bad token."""
+        """Most recently updated first: the users' sessions (agent_name None)
+        or, with `agents`, only the agents' own conversations, of any agent;
+        only those of `owner` when given. Raises InvalidRequest for a bad
+        token."""
         ...
 
     async def update_session(self, session: Session) -> None:
-        """Stores the metadata of an existing session (not its messages)."""
+        """Stores the metadata of an existing session (not its messages).
+
+        Like every write of an existing session's metadata (replace_tail,
+        splice, write_turns) it leaves alone what the Session read before
+        may not know: its summary and summary_model (set_summary writes
+        them) and its agent_name (fixed at creation)."""
+        ...
+
+    async def set_summary(self, session_id: str, summary: Summary, model: str) -> None:
+        """Stores the session's summary and the model that wrote it, nothing
+        else (updated_at included); raises SessionNotFound."""
         ...
 
     async def delete_session(self, session_id: str) -> None:

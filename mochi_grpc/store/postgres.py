@@ -23,7 +23,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from mochi_grpc.entities import ApiKey, Message, Session, new_id, utc_now
+from mochi_grpc.entities import ApiKey, Message, Session, Summary, new_id, utc_now
 from mochi_grpc.errors import InvalidRequest, KeyExists, SessionNotFound
 from mochi_grpc.store.base import (
     IN_PROGRESS,
@@ -51,21 +51,17 @@ from mochi_grpc.store.rows import (
     key_from_row,
     message_columns,
     message_from_row,
+    metadata_columns,
     session_columns,
     session_from_row,
+    summary_columns,
 )
+from mochi_grpc.store.session_queries import SESSION_SELECT, list_query, page_of
 
 Connection = AsyncConnection[DictRow]
 
 # The turns of a session whose events are kept for replay: the latest ones.
 KEPT_TURNS = 5
-
-_SESSION_SELECT = """
-    SELECT s.*, (SELECT substr(m.content, 1, 101) FROM messages m
-                 WHERE m.session_id = s.session_id AND m.role = 'user'
-                 ORDER BY m.position LIMIT 1) AS preview
-    FROM sessions s
-"""
 
 
 async def _check_session(conn: Connection, session_id: str) -> None:
@@ -284,7 +280,7 @@ class PostgresStore:
     async def get_session(self, session_id: str) -> Session:
         require_id(session_id)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(_SESSION_SELECT + " WHERE s.session_id = %s", (session_id,))
+            cursor = await conn.execute(SESSION_SELECT + " WHERE s.session_id = %s", (session_id,))
             row = await cursor.fetchone()
         if row is None:
             raise SessionNotFound(session_id)
@@ -295,7 +291,7 @@ class PostgresStore:
         async with self._pool.connection() as conn, conn.transaction():
             # One snapshot for both reads.
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursor = await conn.execute(_SESSION_SELECT + " WHERE s.session_id = %s", (session_id,))
+            cursor = await conn.execute(SESSION_SELECT + " WHERE s.session_id = %s", (session_id,))
             row = await cursor.fetchone()
             if row is None:
                 raise SessionNotFound(session_id)
@@ -306,35 +302,23 @@ class PostgresStore:
         return session_from_row(row), [message_from_row(r) for r in rows]
 
     async def list_sessions(
-        self, page_size: int, page_token: str, owner: str | None = None
+        self, page_size: int, page_token: str, owner: str | None = None, agents: bool = False
     ) -> SessionPage:
         size = page_size_of(page_size, DEFAULT_SESSION_PAGE)
-        after = decode_token(page_token) if page_token else None
-        if after is not None and not (
-            isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)
-        ):
-            raise InvalidRequest("page_token is not valid", field="page_token")
-        conditions: list[str] = []
-        params: tuple[Any, ...] = ()
-        if after is not None:
-            conditions.append("(s.updated_at, s.session_id) < (%s, %s)")
-            params = (after[0], after[1])
-        if owner is not None:
-            conditions.append("s.owner = %s")
-            params = (*params, owner)
-        query = _SESSION_SELECT + (" WHERE " + " AND ".join(conditions) if conditions else "")
-        query += " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT %s"
+        query, params = list_query(page_token, owner, agents, size, "%s")
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query, (*params, size + 1))
-            rows = await cursor.fetchall()
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = encode_token([rows[-1]["updated_at"], rows[-1]["session_id"]])
+            cursor = await conn.execute(query, params)
+            rows, token = page_of(await cursor.fetchall(), size)
         return SessionPage([session_from_row(r) for r in rows], token)
 
     async def update_session(self, session: Session) -> None:
-        columns = session_columns(session)
+        columns = metadata_columns(session)
+        async with self._pool.connection() as conn:
+            await _update_session(conn, columns)
+
+    async def set_summary(self, session_id: str, summary: Summary, model: str) -> None:
+        require_id(session_id)
+        columns = summary_columns(session_id, summary, model)
         async with self._pool.connection() as conn:
             await _update_session(conn, columns)
 
@@ -382,7 +366,7 @@ class PostgresStore:
     ) -> None:
         shift = len(new_messages) - remove
         session.message_count += shift
-        columns = session_columns(session)
+        columns = metadata_columns(session)
         sid = session.session_id
         rows = [message_columns(sid, start + i, m) for i, m in enumerate(new_messages)]
         async with self._pool.connection() as conn, conn.transaction():
@@ -409,7 +393,7 @@ class PostgresStore:
         self, session: Session, keep: int, new_messages: Sequence[Message]
     ) -> None:
         session.message_count = keep + len(new_messages)
-        columns = session_columns(session)
+        columns = metadata_columns(session)
         # Converted before the transaction: a message that cannot be stored
         # fails here, having written nothing.
         rows = [
@@ -430,7 +414,7 @@ class PostgresStore:
         batch = [
             (
                 write,
-                session_columns(write.session)
+                metadata_columns(write.session)
                 if write.whole_session
                 else {
                     "message_count": write.session.message_count,

@@ -4,6 +4,10 @@ Migration 2 adds what replicas share besides the data: each replica's lease
 (`replicas`), the turn a replica runs (`turns.replica_id`), which sessions are
 being changed (`session_claims`), tool confirmations a turn waits for
 (`confirmations`) and the system-prompt files (`prompt_files`).
+
+Migration 3 adds the agents' own conversations (`sessions.agent_name`, NULL
+for a user's session): lists of either kind, and of an owner's sessions of
+either kind, each read from a partial index in list order.
 """
 
 from __future__ import annotations
@@ -105,6 +109,19 @@ MIGRATIONS: list[str] = [
         content    TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
+    """,
+    """
+    ALTER TABLE sessions ADD COLUMN agent_name TEXT COLLATE "C";
+    DROP INDEX sessions_by_update;
+    DROP INDEX sessions_by_owner;
+    CREATE INDEX sessions_of_users ON sessions (updated_at DESC, session_id DESC)
+        WHERE agent_name IS NULL;
+    CREATE INDEX sessions_of_agents ON sessions (updated_at DESC, session_id DESC)
+        WHERE agent_name IS NOT NULL;
+    CREATE INDEX sessions_of_users_by_owner ON sessions (owner, updated_at DESC, session_id DESC)
+        WHERE agent_name IS NULL;
+    CREATE INDEX sessions_of_agents_by_owner ON sessions (owner, updated_at DESC, session_id DESC)
+        WHERE agent_name IS NOT NULL;
     """,
 ]
 

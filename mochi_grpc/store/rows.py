@@ -36,7 +36,17 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _summary_column(summary: Summary) -> str:
+    return _dump({"summary": summary.summary, "topics": summary.topics})
+
+
+# Stored when a session is created; after that its kind never changes and
+# only set_summary writes its summary.
+_KEPT_BY_UPDATES = ("summary", "summary_model", "agent_name")
+
+
 def session_columns(session: Session) -> dict[str, Any]:
+    """Every column of a session, as it is created."""
     cw = session.context_window
     return {
         "session_id": session.session_id,
@@ -67,12 +77,30 @@ def session_columns(session: Session) -> dict[str, Any]:
                 "model_max_context": cw.model_max_context,
             }
         ),
-        "summary": None
-        if session.summary is None
-        else _dump({"summary": session.summary.summary, "topics": session.summary.topics}),
+        "summary": None if session.summary is None else _summary_column(session.summary),
         "summary_model": session.summary_model,
         "active_turn_id": session.active_turn_id,
         "owner": session.owner,
+        "agent_name": session.agent_name,
+    }
+
+
+def metadata_columns(session: Session) -> dict[str, Any]:
+    """The columns a write of an existing session's metadata stores: not its
+    summary (one written while a turn ran outlives the turn's writes of a
+    Session read before it) nor its kind."""
+    columns = session_columns(session)
+    for name in _KEPT_BY_UPDATES:
+        del columns[name]
+    return columns
+
+
+def summary_columns(session_id: str, summary: Summary, model: str) -> dict[str, Any]:
+    """The columns set_summary stores (with the session's id)."""
+    return {
+        "session_id": session_id,
+        "summary": _summary_column(summary),
+        "summary_model": model,
     }
 
 
@@ -109,6 +137,7 @@ def session_from_row(row: dict[str, Any]) -> Session:
         preview=preview_of(row.get("preview") or ""),
         active_turn_id=row.get("active_turn_id"),
         owner=row.get("owner"),
+        agent_name=row.get("agent_name"),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mochi_grpc.entities import ApiKey, Message, Session, utc_now
+from mochi_grpc.entities import ApiKey, Message, Session, Summary, utc_now
 from mochi_grpc.errors import InvalidRequest, KeyExists, SessionNotFound
 from mochi_grpc.store.base import (
     IN_PROGRESS,
@@ -40,9 +40,12 @@ from mochi_grpc.store.rows import (
     key_from_row,
     message_columns,
     message_from_row,
+    metadata_columns,
     session_columns,
     session_from_row,
+    summary_columns,
 )
+from mochi_grpc.store.session_queries import SESSION_SELECT, list_query, page_of
 
 T = TypeVar("T")
 
@@ -112,17 +115,25 @@ MIGRATIONS: list[str] = [
         last_used_at TEXT
     );
     """,
+    # Agents' own conversations: lists of either kind, and of an owner's
+    # sessions of either kind, each read from a partial index in list order.
+    """
+    ALTER TABLE sessions ADD COLUMN agent_name TEXT;
+    DROP INDEX sessions_by_update;
+    DROP INDEX sessions_by_owner;
+    CREATE INDEX sessions_of_users ON sessions (updated_at DESC, session_id DESC)
+        WHERE agent_name IS NULL;
+    CREATE INDEX sessions_of_agents ON sessions (updated_at DESC, session_id DESC)
+        WHERE agent_name IS NOT NULL;
+    CREATE INDEX sessions_of_users_by_owner ON sessions (owner, updated_at DESC, session_id DESC)
+        WHERE agent_name IS NULL;
+    CREATE INDEX sessions_of_agents_by_owner ON sessions (owner, updated_at DESC, session_id DESC)
+        WHERE agent_name IS NOT NULL;
+    """,
 ]
 
 # The turns of a session whose events are kept for replay: the latest ones.
 KEPT_TURNS = 5
-
-_SESSION_SELECT = """
-    SELECT s.*, (SELECT substr(m.content, 1, 101) FROM messages m
-                 WHERE m.session_id = s.session_id AND m.role = 'user'
-                 ORDER BY m.position LIMIT 1) AS preview
-    FROM sessions s
-"""
 
 
 def _check_session(conn: sqlite3.Connection, session_id: str) -> None:
@@ -259,9 +270,7 @@ class SqliteStore:
         require_id(session_id)
 
         def work(conn: sqlite3.Connection) -> Session:
-            row = conn.execute(
-                _SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
-            ).fetchone()
+            row = conn.execute(SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)).fetchone()
             if row is None:
                 raise SessionNotFound(session_id)
             return session_from_row(dict(row))
@@ -275,7 +284,7 @@ class SqliteStore:
             conn.execute("BEGIN")  # one snapshot for both reads
             try:
                 row = conn.execute(
-                    _SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
+                    SESSION_SELECT + " WHERE s.session_id = ?", (session_id,)
                 ).fetchone()
                 if row is None:
                     raise SessionNotFound(session_id)
@@ -289,37 +298,26 @@ class SqliteStore:
         return await self._run(work)
 
     async def list_sessions(
-        self, page_size: int, page_token: str, owner: str | None = None
+        self, page_size: int, page_token: str, owner: str | None = None, agents: bool = False
     ) -> SessionPage:
         size = page_size_of(page_size, DEFAULT_SESSION_PAGE)
-        after = decode_token(page_token) if page_token else None
-        if after is not None and not (
-            isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)
-        ):
-            raise InvalidRequest("page_token is not valid", field="page_token")
+        query, params = list_query(page_token, owner, agents, size, "?")
 
         def work(conn: sqlite3.Connection) -> SessionPage:
-            conditions: list[str] = []
-            params: tuple[Any, ...] = ()
-            if after is not None:
-                conditions.append("(s.updated_at, s.session_id) < (?, ?)")
-                params = (after[0], after[1])
-            if owner is not None:
-                conditions.append("s.owner = ?")
-                params = (*params, owner)
-            sql = _SESSION_SELECT + (" WHERE " + " AND ".join(conditions) if conditions else "")
-            sql += " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT ?"
-            rows = [dict(r) for r in conn.execute(sql, (*params, size + 1))]
-            token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                token = encode_token([rows[-1]["updated_at"], rows[-1]["session_id"]])
+            read = [dict(r) for r in conn.execute(query, params)]
+            rows, token = page_of(read, size)
             return SessionPage([session_from_row(r) for r in rows], token)
 
         return await self._run(work)
 
     async def update_session(self, session: Session) -> None:
-        columns = session_columns(session)
+        columns = metadata_columns(session)
+
+        await self._run(lambda conn: _update_session(conn, columns))
+
+    async def set_summary(self, session_id: str, summary: Summary, model: str) -> None:
+        require_id(session_id)
+        columns = summary_columns(session_id, summary, model)
 
         await self._run(lambda conn: _update_session(conn, columns))
 
@@ -373,7 +371,7 @@ class SqliteStore:
     ) -> None:
         shift = len(new_messages) - remove
         session.message_count += shift
-        columns = session_columns(session)
+        columns = metadata_columns(session)
         sid = session.session_id
 
         def work(conn: sqlite3.Connection) -> None:
@@ -406,7 +404,7 @@ class SqliteStore:
         self, session: Session, keep: int, new_messages: Sequence[Message]
     ) -> None:
         session.message_count = keep + len(new_messages)
-        columns = session_columns(session)
+        columns = metadata_columns(session)
 
         def work(conn: sqlite3.Connection) -> None:
             def body() -> None:
@@ -424,7 +422,7 @@ class SqliteStore:
         batch = [
             (
                 write,
-                session_columns(write.session)
+                metadata_columns(write.session)
                 if write.whole_session
                 else {
                     "message_count": write.session.message_count,

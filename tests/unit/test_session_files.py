@@ -448,6 +448,19 @@ async def test_export_skips_existing_files_unless_asked_to_overwrite(
     assert sorted(p.name for p in out.iterdir()) == [f"{i}.json" for i in GOOD_IDS]
 
 
+async def test_export_leaves_the_agents_sessions_in_the_store(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    users, agents = Session(model="m"), Session(model="m", agent_name="counter")
+    for session in (users, agents):
+        await store.create_session(session, [Message(Role.USER, "Q")])
+
+    lines = await _export(store, tmp_path / "out")
+
+    assert lines == [f"{users.session_id}.json: exported: 1 message"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{users.session_id}.json"]
+
+
 async def test_export_of_an_empty_store_writes_nothing(store: SqliteStore, tmp_path: Path) -> None:
     results: list[FileResult] = [r async for r in export_sessions(store, tmp_path / "out")]
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from mochi_grpc.entities import ApiKey, Message, Role, Session, ToolCall, utc_now
+from mochi_grpc.entities import ApiKey, Message, Role, Session, Summary, ToolCall, utc_now
 from mochi_grpc.errors import InvalidRequest, KeyExists, SessionNotFound
 from mochi_grpc.store import (
     IN_PROGRESS,
@@ -24,9 +27,13 @@ from mochi_grpc.store import (
     SqliteStore,
     TurnWrite,
     postgres_schema,
+    sqlite,
 )
+from mochi_grpc.store.paging import encode_token
+from mochi_grpc.store.rows import session_columns
+from mochi_grpc.store.session_queries import list_query
 from mochi_grpc.store.sqlite import KEPT_TURNS, MIGRATIONS
-from tests.store_backends import Store, reopened, rows_written
+from tests.store_backends import Store, insert_row, query_plan, reopened, rows_written
 
 
 @pytest.fixture
@@ -231,6 +238,166 @@ async def test_splice_replaces_and_removes_at_the_head(store: Store) -> None:
     assert replaced == ["new", "m0", "m1"]
     assert removed == ["m0", "m1"]
     assert (await store.get_session(session.session_id)).message_count == 2
+
+
+# --- agents' sessions and summaries ---------------------------------------------------------------
+
+
+async def _listed(
+    store: Store, page_size: int, owner: str | None = None, agents: bool = False
+) -> list[str]:
+    """The ids of every page of a list, in order."""
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = await store.list_sessions(page_size, token, owner, agents)
+        assert len(page.sessions) <= page_size
+        ids += [s.session_id for s in page.sessions]
+        token = page.next_page_token
+        if not token:
+            return ids
+
+
+async def test_an_agent_session_round_trips_its_agent_name(store: Store) -> None:
+    agents = Session(model="m", agent_name="counter", summary=Summary("counted", ["words"]))
+    users = Session(model="m")
+    await store.create_session(agents, _messages(2))
+    await store.create_session(users, [])
+
+    got, _ = await store.get_conversation(agents.session_id)
+
+    assert (got.agent_name, got.summary) == ("counter", Summary("counted", ["words"]))
+    assert (await store.get_session(users.session_id)).agent_name is None
+
+
+async def test_users_and_agents_sessions_are_listed_apart_page_by_page(store: Store) -> None:
+    sessions = [Session(model="m", agent_name=None if i % 3 else f"agent{i}") for i in range(9)]
+    for session in sessions:
+        await store.create_session(session, [])
+    newest_first = list(reversed(sessions))
+
+    users = await _listed(store, 2)
+    agents = await _listed(store, 2, agents=True)
+
+    assert users == [s.session_id for s in newest_first if s.agent_name is None]
+    assert agents == [s.session_id for s in newest_first if s.agent_name is not None]
+    page = await store.list_sessions(10, "", agents=True)
+    assert [s.agent_name for s in page.sessions] == ["agent6", "agent3", "agent0"]
+
+
+async def test_an_owners_agent_sessions_are_listed_without_the_others(store: Store) -> None:
+    sessions = [
+        Session(model="m", owner=owner, agent_name=agent)
+        for owner in ("alice", "bob")
+        for agent in (None, "counter", "writer")
+    ]
+    for session in sessions:
+        await store.create_session(session, [])
+
+    alices_agents = await _listed(store, 1, owner="alice", agents=True)
+    alices = await _listed(store, 1, owner="alice")
+
+    assert alices_agents == [sessions[2].session_id, sessions[1].session_id]
+    assert alices == [sessions[0].session_id]
+
+
+async def test_a_summary_is_stored_alone_and_read_back(store: Store) -> None:
+    session = Session(model="m", summary_model="older")
+    await store.create_session(session, _messages(2))
+    summary = Summary("They talked.", ["talk", "more"])
+
+    await store.set_summary(session.session_id, summary, "qwen3:14b")
+
+    got = await store.get_session(session.session_id)
+    assert (got.summary, got.summary_model) == (summary, "qwen3:14b")
+    assert got == replace(session, summary=summary, summary_model="qwen3:14b", preview="m0")
+    listed = (await store.list_sessions(10, "")).sessions
+    assert [(s.summary, s.summary_model) for s in listed] == [(summary, "qwen3:14b")]
+
+
+async def test_a_summary_for_a_session_that_is_not_stored_is_refused(store: Store) -> None:
+    with pytest.raises(SessionNotFound):
+        await store.set_summary("nothere123", Summary("s"), "m")
+
+    assert (await store.list_sessions(10, "")).sessions == []
+
+
+def _later_writes(store: Store) -> dict[str, Callable[[Session], Awaitable[None]]]:
+    """Each write of a session's metadata, by name."""
+    return {
+        "update_session": store.update_session,
+        "replace_tail": lambda s: store.replace_tail(s, 1, _messages(1)),
+        "splice": lambda s: store.splice(s, 0, 0, [Message(Role.SYSTEM, "sys")]),
+        "write_turns": lambda s: store.write_turns(
+            [TurnWrite(s, "turn1", RUNNING, 1, _messages(1), _events(1), begin=True)]
+        ),
+    }
+
+
+@pytest.mark.parametrize("write", ["update_session", "replace_tail", "splice", "write_turns"])
+async def test_a_summary_outlives_a_write_of_a_session_read_before_it(
+    store: Store, write: str
+) -> None:
+    session = Session(model="m", agent_name="counter")
+    await store.create_session(session, _messages(2))
+    # A turn holds the session as read before the summary was written.
+    read_before = await store.get_session(session.session_id)
+    await store.set_summary(session.session_id, Summary("s", ["t"]), "summarizer")
+    read_before.context_window.current_window = 4096
+    read_before.updated_at = utc_now()
+    read_before.agent_name = None
+
+    await _later_writes(store)[write](read_before)
+
+    got = await store.get_session(session.session_id)
+    assert (got.summary, got.summary_model) == (Summary("s", ["t"]), "summarizer")
+    assert (got.context_window.current_window, got.updated_at) == (4096, read_before.updated_at)
+    assert got.agent_name == "counter"
+
+
+@pytest.mark.parametrize("agents", [False, True])
+@pytest.mark.parametrize("owner", [None, "alice"])
+@pytest.mark.parametrize("page_token", ["", encode_token(["2025-01-01T00:00:00.000000Z", "a"])])
+async def test_each_list_of_sessions_is_read_from_an_index_in_its_order(
+    store: Store, agents: bool, owner: str | None, page_token: str
+) -> None:
+    mark = "?" if isinstance(store, SqliteStore) else "%s"
+    query, params = list_query(page_token, owner, agents, 10, mark)
+
+    plan = query_plan(store, query, params)
+
+    index = f"sessions_of_{'agents' if agents else 'users'}{'_by_owner' if owner else ''}"
+    assert re.search(rf"\b{index}\b", plan), plan
+    assert "TEMP B-TREE" not in plan  # SQLite sorting the rows itself
+    assert "Sort" not in plan  # PostgreSQL sorting them
+
+
+async def test_sessions_stored_before_agents_existed_are_users_sessions(
+    unopened_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = sqlite if isinstance(unopened_store, SqliteStore) else postgres_schema
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
+    await unopened_store.open()  # the previous version's database
+    await unopened_store.close()
+    old = Session(model="m", owner="alice", summary=Summary("s", ["t"]), summary_model="sm")
+    columns = session_columns(old)
+    del columns["agent_name"]
+    insert_row(unopened_store, "sessions", columns)
+    monkeypatch.undo()
+
+    store = reopened(unopened_store)
+    await store.open()
+    try:
+        got = await store.get_session(old.session_id)
+        assert got == old
+        assert await _listed(store, 10) == [old.session_id]
+        assert await _listed(store, 10, owner="alice") == [old.session_id]
+        assert await _listed(store, 10, agents=True) == []
+        agents = Session(model="m", agent_name="counter")
+        await store.create_session(agents, [])
+        assert await _listed(store, 10, agents=True) == [agents.session_id]
+    finally:
+        await store.close()
 
 
 # --- turns ----------------------------------------------------------------------------------------
