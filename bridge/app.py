@@ -19,12 +19,14 @@ from bridge.grpc_client import Clients
 from bridge.metrics import BridgeMetrics
 from bridge.observing import ObservedRequests
 from bridge.routes import (
+    agents,
     chat,
     docs,
     health,
     metrics,
     models,
     sessions,
+    summaries,
     system_prompts,
     tools,
     web,
@@ -61,8 +63,10 @@ def create_app(
                     *health.routes,
                     *models.routes,
                     *sessions.routes,
+                    *summaries.routes,
                     *system_prompts.routes,
                     *tools.routes,
+                    *agents.routes,
                     *chat.routes,
                     *openapi_routes,
                     *docs.routes,

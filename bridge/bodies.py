@@ -73,6 +73,12 @@ class SetSessionSystemPromptBody(Body):
     source_file: StrictStr | None = None
 
 
+class SummarizeBody(Body):
+    """The model that writes the summary; none named: the session's."""
+
+    model: StrictStr | None = Field(default=None, min_length=1)
+
+
 class CreateSystemPromptBody(Body):
     filename: StrictStr
     content: StrictStr

@@ -10,10 +10,12 @@ import grpc
 
 from bridge.config import GrpcTls
 from mochi_grpc.stubs import (
+    AgentStub,
     ChatStub,
     ModelStub,
     ServerStub,
     SessionStub,
+    SummaryStub,
     SystemPromptStub,
     ToolStub,
 )
@@ -48,6 +50,8 @@ class Clients:
     server: ServerStub
     prompts: SystemPromptStub
     tools: ToolStub
+    agents: AgentStub
+    summaries: SummaryStub
 
     @classmethod
     def connect(
@@ -80,6 +84,8 @@ class Clients:
             ServerStub(channel),
             SystemPromptStub(channel),
             ToolStub(channel),
+            AgentStub(channel),
+            SummaryStub(channel),
         )
 
     async def close(self) -> None:

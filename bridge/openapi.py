@@ -209,6 +209,17 @@ def _session_schemas() -> Json:
     }
 
 
+def _summary_schemas() -> Json:
+    return {
+        "SessionSummary": _obj(
+            "A session's summary and the model that wrote it.",
+            summary=_str("Two to five sentences."),
+            topics=_strings("The topics talked about."),
+            model_used=_str("The model that wrote it."),
+        ),
+    }
+
+
 def _message_schemas() -> Json:
     return {
         "Role": {
@@ -379,6 +390,60 @@ def _tool_schemas() -> Json:
             message=_str("Successfully reloaded <tools_count> tools."),
             load_errors=_list(_ref("ToolLoadError"), "The modules that failed to load."),
         ),
+    }
+
+
+def _agent_fields() -> Json:
+    return {
+        "name": _str("The agent's folder name; the model passes it as the agent tool's `agent`."),
+        "description": _str("What the agent does (SKILL.md front matter)."),
+        "model": _nullable(
+            _str("The model it asks for (SKILL.md front matter); null: the session's.")
+        ),
+        "valid": _bool("Whether it can run: SKILL.md with a description and at least one tool."),
+        "tool_count": _count("Number of its tools."),
+        "tools": _strings("Its tools' names, sorted."),
+        "error_message": _nullable(_str("Why it cannot run; null for a valid agent.")),
+    }
+
+
+def _agent_schemas() -> Json:
+    return {
+        "AgentListItem": _obj("An agent folder as listed, valid or not.", **_agent_fields()),
+        "Agent": _obj(
+            "An agent that can run.",
+            **_agent_fields(),
+            system_prompt=_str("Its system prompt (SKILL.md after the front matter)."),
+        ),
+        "AgentList": _obj(
+            "The discovered agents.",
+            agents={
+                "type": "object",
+                "description": "Every agent folder, by name; {} when there is none.",
+                "additionalProperties": _ref("AgentListItem"),
+            },
+        ),
+        "AgentsReloaded": _obj(
+            "The agents directory was scanned again.",
+            success=_bool("Always true.") | {"const": True},
+            agents_count=_count("Number of agent folders found, valid or not."),
+            valid_count=_count("Number of those that can run."),
+            message=_str("Successfully reloaded <agents_count> agents."),
+        ),
+        "AgentChatListItem": {
+            "description": "An agent's conversation as listed.",
+            "allOf": [_ref("SessionListItem"), _obj("Its agent.", agent_name=_AGENT_NAME)],
+        },
+        "AgentChatList": _obj(
+            "A page of agent conversations, most recently updated first.",
+            sessions=_list(_ref("AgentChatListItem"), "The conversations of this page."),
+            next_page_token=_nullable(_str("page_token of the next page; null on the last.")),
+        ),
+        "AgentChat": {
+            "description": "An agent's conversation with its whole history: its system"
+            " prompt, each instruction, each plan, the work and its tool calls.",
+            "allOf": [_ref("SessionWithMessages"), _obj("Its agent.", agent_name=_AGENT_NAME)],
+        },
     }
 
 
@@ -639,7 +704,15 @@ _ERROR_MEANINGS = {
     "NO_SYSTEM_PROMPT": "the session has no system prompt",
     "NOT_FOUND": "a file name with / in it matches no route",
     "INVALID_MESSAGE_INDEX": "the index is out of range or does not name a user message",
-    "EMPTY_HISTORY": "no message was sent and the history has nothing to answer",
+    "EMPTY_HISTORY": (
+        "no message was sent and the history has nothing to answer, or (summarize) the"
+        " session has no user or assistant message to summarize"
+    ),
+    "SUMMARY_NOT_FOUND": "no summary of this session was made yet",
+    "SUMMARY_INVALID": (
+        "the model's answer did not fit the summary's schema, twice; details.answer"
+        " shows the start of the last one"
+    ),
     "SESSION_BUSY": "a turn is running on this session",
     "UNAUTHENTICATED": (
         "API keys are required (MOCHI_AUTH) and the request has no valid"
@@ -663,6 +736,8 @@ _ERROR_MEANINGS = {
     "GATEWAY_TIMEOUT": "the gRPC server did not answer in time",
     "INTERNAL_ERROR": "an unexpected failure",
     "TOOL_NOT_FOUND": "no tool has this name",
+    "AGENT_NOT_FOUND": "no agent folder has this name",
+    "AGENT_INVALID": "the agent exists but cannot run; the message says why",
     "CONFIRMATION_NOT_FOUND": (
         "no call of this session waits for this confirmation: unknown, answered"
         " already, or its turn has ended"
@@ -773,6 +848,7 @@ WATCH_PARAMETERS = [
     },
 ]
 TOOL_NAME = _path_param("tool_name", {"type": "string"}, "The tool's function name.")
+AGENT_NAME = _path_param("agent_name", {"type": "string"}, "The agent's folder name.")
 PAGE = [
     {
         "name": "page_size",
@@ -1055,6 +1131,54 @@ _PROMPT_RULES = (
 )
 
 
+_SUMMARIZE = (
+    "A model reads the session's user and assistant messages and answers in"
+    " structured output (JSON that must fit the summary's schema): two to five"
+    " sentences and a few topics. The summary is stored with the session (the"
+    " session list and the status show it). The model is `model` when given, else"
+    " the session's, else (the session's model is gone) the one that wrote its last"
+    " summary. An answer that does not fit is sent back to the model once; a second"
+    " one that does not fit is SUMMARY_INVALID and nothing is stored."
+)
+
+
+def _summary_paths() -> Json:
+    one = f"{PREFIX}/sessions/{{session_id}}"
+    return {
+        f"{one}/summarize": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "summarizeSession",
+                "Have a model summarize a session now",
+                "sessions",
+                description=_SUMMARIZE,
+                body="SummarizeBody",
+                body_required=False,
+                ok=_json_ok(200, "The summary, now stored.", "SessionSummary"),
+                errors=(
+                    "SESSION_NOT_FOUND",
+                    "MODEL_NOT_FOUND",
+                    "EMPTY_HISTORY",
+                    "SUMMARY_INVALID",
+                    *_BODY,
+                    *_OLLAMA,
+                    *_ALWAYS,
+                ),
+            ),
+        },
+        f"{one}/summary": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "getSessionSummary",
+                "A session's stored summary",
+                "sessions",
+                ok=_json_ok(200, "The summary.", "SessionSummary"),
+                errors=("SESSION_NOT_FOUND", "SUMMARY_NOT_FOUND", *_ALWAYS),
+            ),
+        },
+    }
+
+
 def _prompt_paths() -> Json:
     prompts = f"{PREFIX}/system-prompts"
     by_name = ("PROMPT_NOT_FOUND", "NOT_FOUND", "VALIDATION_ERROR")
@@ -1252,6 +1376,62 @@ def _tool_paths() -> Json:
     }
 
 
+def _agent_paths() -> Json:
+    agents = f"{PREFIX}/agents"
+    return {
+        agents: {
+            "get": _operation(
+                "listAgents",
+                "The agents found in the agents directory, valid or not",
+                "agents",
+                ok=_json_ok(200, "The agents, the invalid ones with their reason.", "AgentList"),
+                errors=_ALWAYS,
+            ),
+        },
+        f"{agents}/agent/{{agent_name}}": {
+            "parameters": [AGENT_NAME],
+            "get": _operation(
+                "getAgent",
+                "One agent by name",
+                "agents",
+                ok=_json_ok(200, "The agent.", "Agent"),
+                errors=("AGENT_NOT_FOUND", "AGENT_INVALID", *_ALWAYS),
+            ),
+        },
+        f"{agents}/reload": {
+            "post": _operation(
+                "reloadAgents",
+                "Scan the agents directory again",
+                "agents",
+                ok=_json_ok(200, "What the scan found.", "AgentsReloaded"),
+                errors=(*_ADMIN, *_ALWAYS),
+            ),
+        },
+        f"{agents}/chats": {
+            "get": _operation(
+                "listAgentChats",
+                "The agents' conversations, a page at a time",
+                "agents",
+                description="Only agent sessions; GET /sessions lists the others.",
+                parameters=PAGE,
+                ok=_json_ok(200, "A page of agent conversations.", "AgentChatList"),
+                errors=("VALIDATION_ERROR", *_ALWAYS),
+            ),
+        },
+        f"{agents}/chats/{{session_id}}": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "getAgentChat",
+                "An agent's conversation with its whole history",
+                "agents",
+                description="An id that names no agent session is SESSION_NOT_FOUND.",
+                ok=_json_ok(200, "The agent session and its messages.", "AgentChat"),
+                errors=("SESSION_NOT_FOUND", *_ALWAYS),
+            ),
+        },
+    }
+
+
 # -- the document -------------------------------------------------------------
 
 
@@ -1261,6 +1441,7 @@ def _request_schemas() -> Json:
         bodies.UpdateSessionBody,
         bodies.EditMessageBody,
         bodies.SetSessionSystemPromptBody,
+        bodies.SummarizeBody,
         bodies.CreateSystemPromptBody,
         bodies.UpdateSystemPromptBody,
         bodies.ChatBody,
@@ -1279,10 +1460,12 @@ def _schemas() -> Json:
         **_model_schemas(),
         **_settings_schemas(),
         **_session_schemas(),
+        **_summary_schemas(),
         **_message_schemas(),
         **_window_schemas(),
         **_prompt_schemas(),
         **_tool_schemas(),
+        **_agent_schemas(),
         **_chat_schemas(),
         **_error_schemas(),
         **_event_schemas(),
@@ -1312,6 +1495,7 @@ def document() -> dict[str, Any]:
             {"name": "sessions", "description": "Sessions and their histories."},
             {"name": "system-prompts", "description": "Reusable system prompt files."},
             {"name": "tools", "description": "The Python tools the model may call."},
+            {"name": "agents", "description": "The agents the model may delegate to."},
             {"name": "chat", "description": "Conversation turns, whole or streamed."},
             {"name": "meta", "description": "This document, and the bridge's metrics."},
         ],
@@ -1319,8 +1503,10 @@ def document() -> dict[str, Any]:
             **_meta_paths(),
             **_model_paths(),
             **_session_paths(),
+            **_summary_paths(),
             **_prompt_paths(),
             **_tool_paths(),
+            **_agent_paths(),
             **_chat_paths(),
         },
         "components": {

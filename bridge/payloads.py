@@ -7,10 +7,12 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from mochi_grpc._gen.mochi.v1 import agent_service_pb2 as agent_pb
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as chat_pb
 from mochi_grpc._gen.mochi.v1 import model_service_pb2 as model_pb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as session_pb
+from mochi_grpc._gen.mochi.v1 import summary_service_pb2 as summary_pb
 from mochi_grpc._gen.mochi.v1 import system_prompt_service_pb2 as prompt_pb
 from mochi_grpc._gen.mochi.v1 import tool_service_pb2 as tool_pb
 
@@ -86,6 +88,12 @@ def summary(s: pb.Session | session_pb.GetSessionStatusResponse) -> Json | None:
     if not s.HasField("summary"):
         return None
     return {"summary": s.summary.summary, "topics": list(s.summary.topics)}
+
+
+def session_summary(
+    s: summary_pb.SummarizeSessionResponse | summary_pb.GetSessionSummaryResponse,
+) -> Json:
+    return {"summary": s.summary, "topics": list(s.topics), "model_used": s.model_used}
 
 
 def _session_basics(s: pb.Session) -> Json:
@@ -243,6 +251,47 @@ def tools_reloaded(r: tool_pb.ReloadToolsResponse) -> Json:
         "tools_count": r.tools_count,
         "message": f"Successfully reloaded {r.tools_count} tools",
         "load_errors": tool_load_errors(r.load_errors),
+    }
+
+
+def agent_item(a: agent_pb.Agent) -> Json:
+    return {
+        "name": a.name,
+        "description": a.description,
+        "model": _opt(a, "model"),
+        "valid": a.valid,
+        "tool_count": a.tool_count,
+        "tools": list(a.tools),
+        "error_message": _opt(a, "error_message"),
+    }
+
+
+def agent(a: agent_pb.Agent) -> Json:
+    return {**agent_item(a), "system_prompt": a.system_prompt}
+
+
+def agent_list(r: agent_pb.ListAgentsResponse) -> Json:
+    return {"agents": {a.name: agent_item(a) for a in r.agents}}
+
+
+def agents_reloaded(r: agent_pb.ReloadAgentsResponse) -> Json:
+    return {
+        "success": True,
+        "agents_count": r.agents_count,
+        "valid_count": r.valid_count,
+        "message": r.message,
+    }
+
+
+def agent_chat_item(s: pb.Session) -> Json:
+    return {**session_list_item(s), "agent_name": s.agent_name}
+
+
+def agent_chat(r: agent_pb.GetAgentChatResponse) -> Json:
+    return {
+        **session(r.session),
+        "agent_name": r.session.agent_name,
+        "messages": [message(m) for m in r.messages],
     }
 
 

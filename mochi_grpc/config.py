@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     turn_lease_seconds: float = Field(default=15.0, ge=1)
     system_prompts_dir: Path = Path("system_prompts")
     tools_dir: Path = Path("tools")
+    # One folder per agent: SKILL.md and a package exporting its tools.
+    agents_dir: Path = Path("agents")
+    # Model rounds an agent's work may take before it is stopped.
+    max_agent_iterations: int = Field(default=50, ge=1)
+    # Summarize a session in the background after each completed reply.
+    summarize_automatically: bool = False
     log_level: LogLevel = "INFO"
     # "json": one JSON object per log line (with request, session, turn and
     # trace ids where known); "text": the plain lines.
@@ -122,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def resolved_tools_dir(self) -> Path:
         return self.data_dir / self.tools_dir
+
+    @property
+    def resolved_agents_dir(self) -> Path:
+        return self.data_dir / self.agents_dir
 
     @property
     def listens_on_loopback(self) -> bool:

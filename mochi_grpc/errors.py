@@ -65,6 +65,17 @@ class TurnNotFound(NotFound):
     code = "TURN_NOT_FOUND"
 
 
+class AgentNotFound(NotFound):
+    code = "AGENT_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Agent '{name}' not found", details={"agent_name": name})
+
+
+class SummaryNotFound(NotFound):
+    code = "SUMMARY_NOT_FOUND"
+
+
 class InvalidRequest(MochiError):
     """The request itself is wrong; sending it again will not help."""
 
@@ -105,6 +116,18 @@ class KeyExists(Conflict):
     code = "KEY_EXISTS"
 
 
+class AgentInvalid(Conflict):
+    """The agent exists but cannot run (its SKILL.md or its tools are wrong)."""
+
+    code = "AGENT_INVALID"
+
+
+class AgentsUnsupported(Conflict):
+    """The session's model cannot call tools, so it cannot delegate to agents."""
+
+    code = "AGENTS_UNSUPPORTED"
+
+
 class Unauthenticated(MochiError):
     """No valid API key came with a request that needs one."""
 
@@ -127,6 +150,12 @@ class OllamaUnreachable(BackendError):
 
 class OllamaError(BackendError):
     code = "OLLAMA_ERROR"
+
+
+class SummaryInvalid(BackendError):
+    """The model's answer did not fit the summary's schema, twice."""
+
+    code = "SUMMARY_INVALID"
 
 
 class TurnStopped(MochiError):

@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import TracerProvider
 
 from mochi_grpc._gen.mochi.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     model_service_pb2,
@@ -25,26 +27,34 @@ from mochi_grpc._gen.mochi.v1 import (
     server_service_pb2_grpc,
     session_service_pb2,
     session_service_pb2_grpc,
+    summary_service_pb2,
+    summary_service_pb2_grpc,
     system_prompt_service_pb2,
     system_prompt_service_pb2_grpc,
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
+from mochi_grpc.agents import AgentCatalog
 from mochi_grpc.auth import KeyRing
 from mochi_grpc.chat import ChatEngine, SessionManager, TurnWatcher
+from mochi_grpc.chat.agent_calls import AgentCaller
+from mochi_grpc.chat.agent_chats import AgentChats
 from mochi_grpc.chat.observing import Observers, TurnObserver
 from mochi_grpc.chat.prompts import PromptLibrary
+from mochi_grpc.chat.summaries import Summarizer
 from mochi_grpc.chat.tool_calls import ToolCaller
 from mochi_grpc.config import VERSION, Settings, parse_settings
 from mochi_grpc.llm import LLMBackend
 from mochi_grpc.llm.selection import select_backend
 from mochi_grpc.persistence import Store, persistence_for
+from mochi_grpc.services.agents import AgentService
 from mochi_grpc.services.auth import AuthInterceptor
 from mochi_grpc.services.chat import ChatService
 from mochi_grpc.services.models import ModelService
 from mochi_grpc.services.request_decoding import RequestDecoding
 from mochi_grpc.services.server_info import ServerService
 from mochi_grpc.services.sessions import SessionService
+from mochi_grpc.services.summaries import SummaryService
 from mochi_grpc.services.system_prompts import SystemPromptService
 from mochi_grpc.services.tools import ToolService
 from mochi_grpc.telemetry.grpc_metrics import GrpcMetrics
@@ -68,6 +78,8 @@ SERVICE_NAMES = [
     server_service_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
     system_prompt_service_pb2.DESCRIPTOR.services_by_name["SystemPromptService"].full_name,
     tool_service_pb2.DESCRIPTOR.services_by_name["ToolService"].full_name,
+    summary_service_pb2.DESCRIPTOR.services_by_name["SummaryService"].full_name,
+    agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
 ]
 
 # Long prompt processing sends nothing for minutes: allow clients to ping
@@ -115,6 +127,7 @@ class RunningServer:
     health: HealthServicer
     tool_runner: ToolRunner
     metrics: MetricsEndpoint | None = None
+    summarizer: Summarizer | None = None
     stopped: bool = False
 
     @property
@@ -131,6 +144,8 @@ class RunningServer:
         self.engine.shutting_down = True
         await self.health.enter_graceful_shutdown()
         await asyncio.gather(self.server.stop(grace), self.engine.shutdown(grace or 0.0))
+        if self.summarizer is not None:
+            await self.summarizer.close()  # after the turns: none schedules another
         await self.store.close()
         await self.llm.close()
         self.tool_runner.close()
@@ -158,6 +173,8 @@ async def start(
     backend = llm or await select_backend(settings)
     catalog = ToolCatalog(settings.resolved_tools_dir)
     await catalog.reload()
+    agents = AgentCatalog(settings.resolved_agents_dir)
+    await agents.reload()
     runner = ToolRunner(settings.tool_timeout_seconds)
     # What watches each turn: its log lines' ids (metrics and traces add theirs).
     observers: list[TurnObserver] = [LogContextObserver()]
@@ -165,11 +182,25 @@ async def start(
         observers.append(MetricsObserver(lambda tool: catalog.find(tool) is not None))
     if tracer_provider is not None:
         observers.append(TracingObserver(tracer_provider, backend.name))
+    summarizer = Summarizer(domain_store, backend)
     engine = ChatEngine(
         domain_store,
         backend,
         coordination,
-        tools=ToolCaller(catalog, runner, Confirmations(), coordination),
+        tools=ToolCaller(
+            catalog,
+            runner,
+            Confirmations(),
+            coordination,
+            agents=AgentCaller(
+                agents,
+                domain_store,
+                backend,
+                runner,
+                coordination,
+                max_iterations=settings.max_agent_iterations,
+            ),
+        ),
         max_tool_rounds=settings.max_tool_rounds,
         max_concurrent_turns=settings.max_concurrent_turns,
         checkpoint_interval_seconds=settings.checkpoint_interval_ms / 1000,
@@ -177,6 +208,7 @@ async def start(
         confirmation_timeout_seconds=settings.confirmation_timeout_seconds,
         turns_per_minute=settings.rate_limit_turns_per_minute,
         observer=Observers(*observers),
+        on_reply_completed=summarizer.schedule if settings.summarize_automatically else None,
     )
     await engine.open()
     prompts = PromptLibrary(persistence.prompts)
@@ -210,7 +242,13 @@ async def start(
         coalesce=settings.stream_coalesce,
     )
     tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolService(catalog), server)
+    agent_service_pb2_grpc.add_AgentServiceServicer_to_server(
+        AgentService(agents, AgentChats(sessions)), server
+    )
     session_service_pb2_grpc.add_SessionServiceServicer_to_server(SessionService(sessions), server)
+    summary_service_pb2_grpc.add_SummaryServiceServicer_to_server(
+        SummaryService(summarizer), server
+    )
     system_prompt_service_pb2_grpc.add_SystemPromptServiceServicer_to_server(
         SystemPromptService(prompts), server
     )
@@ -239,7 +277,9 @@ async def start(
     await server.start()
     for name in ["", *SERVICE_NAMES]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, store, backend, health, runner, metrics)
+    return RunningServer(
+        server, port, engine, store, backend, health, runner, metrics, summarizer=summarizer
+    )
 
 
 async def serve(settings: Settings) -> None:

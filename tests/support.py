@@ -19,6 +19,8 @@ class ErrorInfo:
     domain: str
     message: str
     field: str | None
+    # The ErrorInfo's metadata: the error's details.
+    details: dict[str, str]
 
 
 def error_info(exc: grpc.aio.AioRpcError) -> ErrorInfo:
@@ -27,17 +29,18 @@ def error_info(exc: grpc.aio.AioRpcError) -> ErrorInfo:
     assert isinstance(raw, bytes), f"no rich status details in {exc!r}"
     status = status_pb2.Status.FromString(raw)
     reason = domain = ""
-    field: str | None = None
+    at: str | None = None
+    details: dict[str, str] = {}
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            reason, domain = info.reason, info.domain
+            reason, domain, details = info.reason, info.domain, dict(info.metadata)
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            field = bad.field_violations[0].field
-    return ErrorInfo(exc.code(), reason, domain, status.message, field)
+            at = bad.field_violations[0].field
+    return ErrorInfo(exc.code(), reason, domain, status.message, at, details)
 
 
 def case(event: chat_pb.ChatEvent) -> str:

@@ -44,7 +44,7 @@ def _context_window(w: ContextWindowBody) -> spb.ContextWindowConfig:
     )
 
 
-def _page_size(request: Request) -> int:
+def page_size(request: Request) -> int:
     raw = request.query_params.get("page_size", str(MAX_PAGE_SIZE))
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise ApiError(
@@ -86,7 +86,7 @@ async def create_session(request: Request) -> JSONResponse:
 async def list_sessions(request: Request) -> JSONResponse:
     listed = await clients(request).sessions.ListSessions(
         pb.ListSessionsRequest(
-            page_size=_page_size(request), page_token=request.query_params.get("page_token", "")
+            page_size=page_size(request), page_token=request.query_params.get("page_token", "")
         )
     )
     return JSONResponse(
@@ -146,7 +146,7 @@ async def list_messages(request: Request) -> JSONResponse:
     listed = await clients(request).sessions.ListMessages(
         pb.ListMessagesRequest(
             session_id=request.path_params["session_id"],
-            page_size=_page_size(request),
+            page_size=page_size(request),
             page_token=request.query_params.get("page_token", ""),
         )
     )

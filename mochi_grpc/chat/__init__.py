@@ -1,6 +1,12 @@
 """The domain: sessions, turns, editing. No transport in here."""
 
 from mochi_grpc.chat.events import (
+    AgentComplete,
+    AgentExecution,
+    AgentPlanning,
+    AgentStarted,
+    AgentToolCall,
+    AgentToolResult,
     ConfirmationRequired,
     ContentDelta,
     ExecutedCall,
@@ -21,6 +27,12 @@ from mochi_grpc.chat.turns import ChatEngine, TurnResult
 from mochi_grpc.chat.watching import TurnWatcher, Watch
 
 __all__ = [
+    "AgentComplete",
+    "AgentExecution",
+    "AgentPlanning",
+    "AgentStarted",
+    "AgentToolCall",
+    "AgentToolResult",
     "ChatEngine",
     "ConfirmationRequired",
     "ContentDelta",

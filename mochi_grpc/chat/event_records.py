@@ -8,6 +8,12 @@ from dataclasses import asdict
 from typing import Any
 
 from mochi_grpc.chat.events import (
+    AgentComplete,
+    AgentExecution,
+    AgentPlanning,
+    AgentStarted,
+    AgentToolCall,
+    AgentToolResult,
     ConfirmationRequired,
     ContentDelta,
     ExecutedCall,
@@ -33,6 +39,12 @@ _PLAIN: dict[str, type[Any]] = {
     "tool_call_confirmation_required": ConfirmationRequired,
     "tool_result": ToolFinished,
     "tool_continuation_start": ToolContinuation,
+    "agent_start": AgentStarted,
+    "agent_planning": AgentPlanning,
+    "agent_execution": AgentExecution,
+    "agent_tool_call": AgentToolCall,
+    "agent_tool_result": AgentToolResult,
+    "agent_complete": AgentComplete,
     "done": TurnDone,
 }
 _KINDS = {cls: kind for kind, cls in _PLAIN.items()}

@@ -83,6 +83,54 @@ class ToolContinuation:
 
 
 @dataclass(frozen=True)
+class AgentStarted:
+    """An agent starts working on a task the model delegated to it."""
+
+    agent_name: str
+    instruction: str
+
+
+@dataclass(frozen=True)
+class AgentPlanning:
+    """A piece of the agent's plan."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class AgentExecution:
+    """A piece of the agent's work."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class AgentToolCall:
+    """The agent calls one of its tools."""
+
+    agent_name: str
+    tool_name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentToolResult:
+    agent_name: str
+    tool_name: str
+    success: bool
+    result: str
+
+
+@dataclass(frozen=True)
+class AgentComplete:
+    """The agent finished; its output is the agent tool's result."""
+
+    agent_name: str
+    session_id: str
+    output: str
+
+
+@dataclass(frozen=True)
 class MessageComplete:
     message: Message
     context_window: WindowUsage
@@ -109,6 +157,12 @@ TurnEvent = (
     | ConfirmationRequired
     | ToolFinished
     | ToolContinuation
+    | AgentStarted
+    | AgentPlanning
+    | AgentExecution
+    | AgentToolCall
+    | AgentToolResult
+    | AgentComplete
     | MessageComplete
     | TurnFailed
     | TurnDone

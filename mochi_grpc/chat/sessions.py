@@ -111,9 +111,12 @@ class SessionManager:
         return session, messages
 
     async def list_sessions(
-        self, page_size: int, page_token: str, *, principal: Principal
+        self, page_size: int, page_token: str, *, principal: Principal, agents: bool = False
     ) -> SessionPage:
-        return await self._store.list_sessions(page_size, page_token, principal.listing_owner)
+        """The caller's sessions: the user's own, or with `agents` the agents'."""
+        return await self._store.list_sessions(
+            page_size, page_token, principal.listing_owner, agents=agents
+        )
 
     async def list_messages(
         self, session_id: str, page_size: int, page_token: str, *, principal: Principal

@@ -45,15 +45,17 @@ from mochi_grpc.chat.events import (
 )
 from mochi_grpc.chat.history import to_model_messages
 from mochi_grpc.chat.live_turns import LiveTurn, LiveTurns, TurnOptions
-from mochi_grpc.chat.observing import ModelCall, NoObserver, TurnObservation, TurnObserver
+from mochi_grpc.chat.model_requests import stream_reply
+from mochi_grpc.chat.observing import NoObserver, TurnObservation, TurnObserver
 from mochi_grpc.chat.rate_limits import TurnRateLimit
 from mochi_grpc.chat.reply import ReplyBuilder
 from mochi_grpc.chat.streaming import Sent, deliver
-from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text
+from mochi_grpc.chat.tool_calls import ToolCaller, ToolRoundState, denied_text, stopped_text
 from mochi_grpc.chat.turn_log import TurnLog
 from mochi_grpc.coordination import Coordination, Receivers
 from mochi_grpc.entities import Message, Role, Session, new_id, utc_now
 from mochi_grpc.errors import (
+    AgentsUnsupported,
     ConfirmationNotFound,
     ConfirmationRequiresStreaming,
     EmptyHistory,
@@ -108,6 +110,7 @@ class ChatEngine:
         confirmation_timeout_seconds: float = 300.0,
         turns_per_minute: int = 0,
         observer: TurnObserver | None = None,
+        on_reply_completed: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -120,6 +123,9 @@ class ChatEngine:
         self._journal = TurnJournal(store, checkpoint_interval_seconds)
         self._rate_limit = TurnRateLimit(turns_per_minute)
         self._observer = observer or NoObserver()
+        # Told the session's id after each turn that completed (e.g. to
+        # summarize it); it must return at once and never raise.
+        self._on_reply_completed = on_reply_completed
         self.live = LiveTurns()
         self._active_turns = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -272,6 +278,8 @@ class ChatEngine:
     ) -> TurnProgress:
         session, history = await self._store.get_conversation(session_id)
         principal.check_owns(session)
+        if self._tools is not None and self._tools.offers_agents(session):
+            await self._check_tool_calling(session)
         if session.context_window.model_max_context is None:
             await self._learn_model_context(session)
         keep = len(history)
@@ -296,6 +304,22 @@ class ChatEngine:
             history=history[:keep],
             replaced=history[keep:],
         )
+
+    async def _check_tool_calling(self, session: Session) -> None:
+        """A session that delegates to agents needs a model that calls tools:
+        refused before it starts rather than failing in the middle."""
+        try:
+            info = await self._llm.get_model(session.model)
+        except MochiError:
+            return  # the turn will report the backend's failure itself
+        if "tools" not in info.capabilities:
+            agents = ", ".join(session.agent_settings.enabled_agents)
+            raise AgentsUnsupported(
+                f"Model '{session.model}' cannot call tools, so it cannot delegate to the"
+                f" session's agents ({agents}): choose a model that can, or remove the agents"
+                " from the session's agent_settings",
+                details={"session_id": session.session_id, "model": session.model},
+            )
 
     async def _learn_model_context(self, session: Session) -> None:
         """Sessions stored before the model's context length was kept learn
@@ -325,6 +349,9 @@ class ChatEngine:
                     await asyncio.shield(self._journal.finish(progress, ending))
                 except Exception:
                     log.exception("the end of turn %s could not be stored", live.turn_id)
+                else:
+                    if ending.status == COMPLETED and self._on_reply_completed is not None:
+                        self._on_reply_completed(live.session_id)
                 for event in ending.events:
                     live.log.append(event)
         finally:
@@ -347,7 +374,10 @@ class ChatEngine:
         session_id = progress.session.session_id
         waiting_for_first = True
         try:
-            async for event in self._rounds(progress, state, live.options, observation):
+            rounds = self._rounds(
+                progress, state, live.options, observation, lambda: self._stop_reason(live)
+            )
+            async for event in rounds:
                 if waiting_for_first and isinstance(event, ContentDelta | ThinkingDelta):
                     waiting_for_first = False
                     observation.first_token()
@@ -367,7 +397,7 @@ class ChatEngine:
             kept = self._kept(progress, state, INTERRUPTED)
             return Ending(INTERRUPTED, kept, [TurnFailed(MochiError("Internal error"))])
         except asyncio.CancelledError:
-            reason = SHUTDOWN if self.shutting_down else live.stop_reason or CANCELLED
+            reason = self._stop_reason(live)
             error = stopped_error(session_id, reason)
             return Ending(reason, self._kept(progress, state, reason), [TurnFailed(error)])
 
@@ -377,11 +407,12 @@ class ChatEngine:
         state: ToolRoundState,
         options: TurnOptions,
         observation: TurnObservation,
+        stop_reason: Callable[[], str],
     ) -> AsyncGenerator[TurnEvent, None]:
         """Model rounds until one answers without tool calls; the final reply
         is the last of progress.produced."""
         session = progress.session
-        tools = self._tools.schemas(session.tool_settings) if self._tools else None
+        tools = self._tools.schemas(session) if self._tools else None
         timeout = self._confirmation_timeout if options.continue_on_disconnect else None
         for round_number in range(self._max_rounds):
             last_round = round_number == self._max_rounds - 1
@@ -394,20 +425,12 @@ class ChatEngine:
                 tools=None if last_round else tools,
             )
             reply = progress.reply = ReplyBuilder(model=session.model)
-            call = ModelCall(session.model)
-            try:
-                with observation.model_call(call):
-                    async with aclosing(self._llm.chat_stream(request)) as chunks:
-                        async for chunk in chunks:
-                            reply.add(chunk)
-                            if chunk.thinking:
-                                yield ThinkingDelta(chunk.thinking)
-                            if chunk.content:
-                                yield ContentDelta(chunk.content)
-                    call.prompt_tokens = reply.prompt_eval_count or 0
-                    call.reply_tokens = reply.eval_count or 0
-            finally:
-                observation.tokens(reply.content_chunks, reply.thinking_chunks)
+            async with aclosing(stream_reply(self._llm, request, reply, observation)) as chunks:
+                async for chunk in chunks:
+                    if chunk.thinking:
+                        yield ThinkingDelta(chunk.thinking)
+                    if chunk.content:
+                        yield ContentDelta(chunk.content)
             message = reply.message()
             progress.produced.append(message)
             progress.reply = None
@@ -421,6 +444,7 @@ class ChatEngine:
                 can_confirm=options.can_confirm,
                 confirmation_timeout=timeout,
                 observation=observation,
+                stop_reason=stop_reason,
             ):
                 yield event
             yield ToolContinuation("Processing tool results...", len(state.executed))
@@ -429,6 +453,9 @@ class ChatEngine:
                 session.context_window, reply.usage_tokens
             )
         progress.usage_tokens = reply.usage_tokens
+
+    def _stop_reason(self, live: LiveTurn) -> str:
+        return SHUTDOWN if self.shutting_down else live.stop_reason or CANCELLED
 
     def _completed(self, progress: TurnProgress, state: ToolRoundState) -> Ending:
         session = progress.session
@@ -451,12 +478,17 @@ class ChatEngine:
         messages so far, the partial reply, and a denial for a confirmation
         left unanswered (None when it has nothing to store)."""
         kept = [*progress.new, *progress.produced]
-        if state.awaiting is not None:
+        cut = state.awaiting or state.running
+        if cut is not None:
             # The reply that asked for the call is where the turn was cut.
             asked = next(m for m in reversed(kept) if m.role is Role.ASSISTANT)
             asked.partial_reason = reason
-            name = state.awaiting.name
-            kept.append(Message(Role.TOOL, denied_text(name), tool_name=name))
+            text = (
+                denied_text(cut.name)
+                if state.awaiting is not None
+                else stopped_text(cut.name, reason, state.running_note)
+            )
+            kept.append(Message(Role.TOOL, text, tool_name=cut.name))
         if progress.reply is not None and progress.reply.has_output:
             kept.append(progress.reply.message(reason))
         progress.session.updated_at = utc_now()

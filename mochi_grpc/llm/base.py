@@ -31,6 +31,8 @@ class ChatRequest:
     think: bool = False
     options: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    # Structured output: a JSON schema the reply's content must fit.
+    format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

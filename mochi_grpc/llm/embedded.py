@@ -13,6 +13,10 @@ What this backend does with a ChatRequest:
 - `tools` are not offered (the bundled model cannot call them), so a reply
   never carries tool calls; `think` is ignored, except that a model which
   reasons anyway has its reasoning passed on as thinking when `think` is set.
+- `format` (a JSON schema) becomes llama.cpp's `response_format` of type
+  json_schema: the engine turns the schema into a grammar, so the reply is
+  JSON that fits it (string lengths and item counts included); a schema the
+  engine cannot turn into a grammar is refused with EmbeddedModelError.
 - `options`: `num_ctx` is the context window of the request (capped at the
   context the model was loaded with). A prompt that does not fit is refused
   with ContextOverflow before it is evaluated; a reply stops with
@@ -425,6 +429,11 @@ class EmbeddedBackend:
             "return_progress": True,
             "timings_per_token": True,
         }
+        if request.format is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"schema": request.format},
+            }
         num_predict = options.get("num_predict", self._default_num_predict)
         if isinstance(num_predict, int) and not isinstance(num_predict, bool) and num_predict > 0:
             body["max_tokens"] = num_predict

@@ -107,6 +107,7 @@ class OllamaBackend:
                 model=request.model,
                 messages=request.messages,
                 tools=request.tools,
+                format=request.format,
                 stream=True,
                 think=True if request.think else None,
                 options=request.options,

@@ -3,8 +3,8 @@
 
 The interceptor resolves the token to a principal and runs the method as it;
 servicers read it with `caller()` and hand it to the domain, which decides
-what that principal may see. Writing prompt files and reloading tools need an
-admin key. Tokens never reach a log or an error.
+what that principal may see. Writing prompt files and reloading tools or
+agents need an admin key. Tokens never reach a log or an error.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ADMIN_ONLY: Final = frozenset(
         "/mochi.v1.SystemPromptService/UpdateSystemPrompt",
         "/mochi.v1.SystemPromptService/DeleteSystemPrompt",
         "/mochi.v1.ToolService/ReloadTools",
+        "/mochi.v1.AgentService/ReloadAgents",
     }
 )
 

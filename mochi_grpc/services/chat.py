@@ -9,6 +9,12 @@ import grpc
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2_grpc as pb_grpc
 from mochi_grpc.chat import (
+    AgentComplete,
+    AgentExecution,
+    AgentPlanning,
+    AgentStarted,
+    AgentToolCall,
+    AgentToolResult,
     ChatEngine,
     ConfirmationRequired,
     ContentDelta,
@@ -107,6 +113,41 @@ def chat_event(sent: Sent) -> pb.ChatEvent:
             )
         case TurnDone(session_id=session_id):
             return pb.ChatEvent(event_id=event_id, done=pb.Done(session_id=session_id))
+        case AgentStarted(agent_name=name, instruction=instruction):
+            return pb.ChatEvent(
+                event_id=event_id,
+                agent_start=pb.AgentStart(agent_name=name, instruction=instruction),
+            )
+        case AgentPlanning(content=content):
+            return pb.ChatEvent(event_id=event_id, agent_planning=pb.AgentPlanning(content=content))
+        case AgentExecution(content=content):
+            return pb.ChatEvent(
+                event_id=event_id, agent_execution=pb.AgentExecution(content=content)
+            )
+        case AgentToolCall(agent_name=name, tool_name=tool, arguments=args):
+            return pb.ChatEvent(
+                event_id=event_id,
+                agent_tool_call=pb.AgentToolCall(
+                    agent_name=name, tool_name=tool, arguments=convert.struct(args)
+                ),
+            )
+        case AgentToolResult():
+            return pb.ChatEvent(
+                event_id=event_id,
+                agent_tool_result=pb.AgentToolResult(
+                    agent_name=event.agent_name,
+                    tool_name=event.tool_name,
+                    success=event.success,
+                    result=event.result,
+                ),
+            )
+        case AgentComplete(agent_name=name, session_id=agent_session, output=output):
+            return pb.ChatEvent(
+                event_id=event_id,
+                agent_complete=pb.AgentComplete(
+                    agent_name=name, session_id=agent_session, output=output
+                ),
+            )
     raise TypeError(f"unknown turn event {event!r}")  # pragma: no cover
 
 

@@ -143,6 +143,7 @@ def session(s: Session) -> pb.Session:
         summary_model=s.summary_model,
         preview=s.preview,
         active_turn_id=s.active_turn_id,
+        agent_name=s.agent_name,
     )
     if s.summary is not None:
         result.summary.CopyFrom(summary(s.summary))

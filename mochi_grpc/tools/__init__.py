@@ -1,6 +1,6 @@
 """Python tools the model may call: discovery, schemas, execution, confirmation."""
 
-from mochi_grpc.tools.catalog import LoadError, Tool, ToolCatalog
+from mochi_grpc.tools.catalog import LoadError, Tool, ToolCatalog, package_tools
 from mochi_grpc.tools.confirmations import Confirmations
 from mochi_grpc.tools.runner import ToolOutcome, ToolRunner
 
@@ -11,4 +11,5 @@ __all__ = [
     "ToolCatalog",
     "ToolOutcome",
     "ToolRunner",
+    "package_tools",
 ]

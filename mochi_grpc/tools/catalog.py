@@ -83,8 +83,8 @@ def _names(module: ModuleType) -> list[str]:
     ]
 
 
-def _import(directory: Path) -> ModuleType:
-    name = f"{_MODULE_PREFIX}.{directory.name}"
+def _import(directory: Path, prefix: str) -> ModuleType:
+    name = f"{prefix}.{directory.name}"
     spec = importlib.util.spec_from_file_location(
         name, directory / "__init__.py", submodule_search_locations=[str(directory)]
     )
@@ -100,6 +100,18 @@ def _import(directory: Path) -> ModuleType:
     return module
 
 
+def package_tools(directory: Path, prefix: str = _MODULE_PREFIX) -> dict[str, Tool]:
+    """The tools of one package (`directory`/__init__.py), imported as
+    `prefix`.<directory name>; raises whatever importing it raises."""
+    module = _import(directory, prefix)
+    found = {n: getattr(module, n, None) for n in _names(module)}
+    return {
+        name: Tool(name, directory.name, value, inspect.getdoc(value) or "", ollama_schema(value))
+        for name, value in found.items()
+        if _is_tool(value)
+    }
+
+
 def discover(directory: Path) -> tuple[dict[str, Tool], list[LoadError]]:
     """Imports every tool package; runs their module code, so not on the loop."""
     tools: dict[str, Tool] = {}
@@ -113,20 +125,16 @@ def discover(directory: Path) -> tuple[dict[str, Tool], list[LoadError]]:
         if not (child / "__init__.py").is_file():
             continue
         try:
-            module = _import(child)
-            found = {n: getattr(module, n, None) for n in _names(module)}
-            for name, value in found.items():
-                if not _is_tool(value):
-                    continue
-                if name in tools:
-                    errors.append(LoadError(child.name, f"tool {name!r} is defined twice"))
-                    continue
-                tools[name] = Tool(
-                    name, child.name, value, inspect.getdoc(value) or "", ollama_schema(value)
-                )
+            found = package_tools(child)
         except Exception as exc:  # a broken tool module must not stop the others
             log.warning("tool module %s failed to load: %s", child.name, exc)
             errors.append(LoadError(child.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        for name, tool in found.items():
+            if name in tools:
+                errors.append(LoadError(child.name, f"tool {name!r} is defined twice"))
+                continue
+            tools[name] = tool
     return tools, errors
 
 

@@ -13,7 +13,8 @@ from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
 from tests.e2e.sse_support import Event, names, stream_events, text
 from tests.e2e.test_openapi import Api, generated_cases
-from tests.fakes import FakeOllama
+from tests.fakes import FakeOllama, Reply, echo_reply
+from tests.fakes.__main__ import summary_reply
 
 MODEL = "llama3.2:latest"
 
@@ -105,6 +106,12 @@ async def stream_events_as(
 OPEN = {"/api/v1/health", "/api/v1/openapi.json"}
 
 
+def _as_a_model_would(body: dict[str, object]) -> Reply:
+    """The echo, and JSON that fits when structured output is asked for (a
+    summary), as a model held to a format answers."""
+    return summary_reply(body) if body.get("format") is not None else echo_reply(body)
+
+
 async def test_generated_requests_with_and_without_keys_get_documented_answers(
     bridge_url: str, tokens: dict[str, str], fake_ollama: FakeOllama
 ) -> None:
@@ -116,6 +123,7 @@ async def test_generated_requests_with_and_without_keys_get_documented_answers(
         who: httpx.AsyncClient(headers={} if who == "nobody" else _as(tokens[who]), timeout=10)
         for who in ("nobody", "alice", "bob")
     }
+    fake_ollama.default_reply = _as_a_model_would
     try:
         apis = {who: Api(client, bridge_url) for who, client in clients.items()}
         alices = await apis["alice"].create_session()

@@ -88,6 +88,8 @@ TOOLS: Final = "/tools"
 TOOL: Final = "/tools/{tool_name}"
 RELOAD: Final = "/tools/reload"
 CONFIRM: Final = "/chat/{session_id}/confirm-tool"
+SUMMARIZE: Final = "/sessions/{session_id}/summarize"
+SUMMARY: Final = "/sessions/{session_id}/summary"
 # A call of one of the tools of tests.tools_fixture.
 MULTIPLY: Final = {"name": "multiply_numbers", "arguments": {"a": 6, "b": 7}}
 
@@ -582,6 +584,7 @@ async def test_too_large_bodies_are_refused_as_documented(tight_api: Api) -> Non
         ("POST", PROMPTS, {}, {"filename": "big.md", "content": big}),
         ("PUT", PROMPT, {"filename": "big.md"}, {"content": big}),
         ("POST", CONFIRM, one, {"confirmation_id": big, "approved": True}),
+        ("POST", SUMMARIZE, one, {"model": big}),
     ]
     for method, path, params, body in calls:
         await tight_api.send(method, path, 413, params=params, body=body, code="PAYLOAD_TOO_LARGE")
@@ -684,6 +687,8 @@ async def test_an_unreachable_grpc_server_is_answered_as_documented(
         ("POST", CONFIRM, one, {"confirmation_id": "conf_000000000000", "approved": True}),
         ("GET", TOOLS, {}, None),
         ("GET", TOOL, {"tool_name": "multiply_numbers"}, None),
+        ("POST", SUMMARIZE, one, None),
+        ("GET", SUMMARY, one, None),
         ("POST", RELOAD, {}, None),
     ]
     for method, path, params, body in calls:

