@@ -14,6 +14,9 @@ command gets an admin key in MOCHI_API_KEY and the CA, a client certificate
 and its key in MOCHI_GRPC_TLS_CA_FILE, MOCHI_GRPC_TLS_CERT_FILE and
 MOCHI_GRPC_TLS_KEY_FILE (certificates made for the run by trustme).
 
+Its agents are those of tests/fixtures/agents: wordsmith, which can run, and
+two that cannot (broken, faulty).
+
 It also exports MOCHI_DROPPABLE_TARGET, the address of a proxy to the same
 server, and MOCHI_DROPPABLE_PID: `kill -USR1 $MOCHI_DROPPABLE_PID` cuts every
 connection through that proxy, as a network that drops would (resume tests).
@@ -128,6 +131,7 @@ def main() -> int:
             "MOCHI_GRPC_PORT": str(grpc_port),
             "MOCHI_OLLAMA_HOST": ollama_url,
             "MOCHI_DATA_DIR": data,
+            "MOCHI_AGENTS_DIR": str(ROOT / "tests" / "fixtures" / "agents"),
             "MOCHI_LOG_LEVEL": "WARNING",
             # Off: the clients' tests read none, and the default port may be taken.
             "MOCHI_METRICS_PORT": "0",

@@ -30,6 +30,8 @@ type Client struct {
 	Server        mochiv1.ServerServiceClient
 	SystemPrompts mochiv1.SystemPromptServiceClient
 	Tools         mochiv1.ToolServiceClient
+	Agents        mochiv1.AgentServiceClient
+	Summaries     mochiv1.SummaryServiceClient
 }
 
 // Dial creates a client for the server at target ("host:port", or any
@@ -70,6 +72,8 @@ func New(conn grpc.ClientConnInterface) *Client {
 		Server:        mochiv1.NewServerServiceClient(conn),
 		SystemPrompts: mochiv1.NewSystemPromptServiceClient(conn),
 		Tools:         mochiv1.NewToolServiceClient(conn),
+		Agents:        mochiv1.NewAgentServiceClient(conn),
+		Summaries:     mochiv1.NewSummaryServiceClient(conn),
 	}
 }
 

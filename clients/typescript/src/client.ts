@@ -1,10 +1,12 @@
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { connectionOf, type MochiClientOptions } from "./credentials.js";
+import { AgentService } from "./gen/mochi/v1/agent_service_pb.js";
 import { ChatService } from "./gen/mochi/v1/chat_service_pb.js";
 import { ModelService } from "./gen/mochi/v1/model_service_pb.js";
 import { ServerService } from "./gen/mochi/v1/server_service_pb.js";
 import { SessionService } from "./gen/mochi/v1/session_service_pb.js";
+import { SummaryService } from "./gen/mochi/v1/summary_service_pb.js";
 import { SystemPromptService } from "./gen/mochi/v1/system_prompt_service_pb.js";
 import { ToolService } from "./gen/mochi/v1/tool_service_pb.js";
 import {
@@ -27,6 +29,8 @@ export interface MochiClient {
   readonly server: Client<typeof ServerService>;
   readonly systemPrompts: Client<typeof SystemPromptService>;
   readonly tools: Client<typeof ToolService>;
+  readonly agents: Client<typeof AgentService>;
+  readonly summaries: Client<typeof SummaryService>;
   /**
    * ChatStream as an async iterable of events that cancels the RPC when left
    * early; with `continueOnDisconnect` it resumes after a dropped connection.
@@ -70,6 +74,8 @@ export function createMochiClient(
     server: createClient(ServerService, transport),
     systemPrompts: createClient(SystemPromptService, transport),
     tools: createClient(ToolService, transport),
+    agents: createClient(AgentService, transport),
+    summaries: createClient(SummaryService, transport),
     chatStream: (request, options = {}) =>
       streamChat(chat, request, { ...options, signal: untilClosed(options.signal) }),
     watchTurn: (sessionId, options = {}) =>

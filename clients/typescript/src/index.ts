@@ -20,10 +20,5 @@ export {
   watchTurn,
 } from "./stream.js";
 export { Code, ConnectError } from "@connectrpc/connect";
-export * from "./gen/mochi/v1/chat_service_pb.js";
-export * from "./gen/mochi/v1/model_service_pb.js";
-export * from "./gen/mochi/v1/server_service_pb.js";
-export * from "./gen/mochi/v1/session_pb.js";
-export * from "./gen/mochi/v1/session_service_pb.js";
-export * from "./gen/mochi/v1/system_prompt_service_pb.js";
-export * from "./gen/mochi/v1/tool_service_pb.js";
+// Every message, enum and service of mochi.v1 (the index `npm run gen` writes).
+export * from "./gen/mochi/v1/index.js";
