@@ -349,6 +349,14 @@ function onEvent(turn, name, payload) {
     case "error":
       turn.failure = payload;
       break;
+    case "agent_start":
+    case "agent_planning":
+    case "agent_execution":
+    case "agent_tool_call":
+    case "agent_tool_result":
+    case "agent_complete":
+      live.agent(name, payload);
+      break;
     default:
       break;
   }

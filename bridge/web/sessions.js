@@ -1,12 +1,7 @@
 // The sidebar: sessions, most recently updated first, each with its preview,
 // to open or delete; and the model (and tools) a new chat starts with.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { el } from "./dom.js";
 
 const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 

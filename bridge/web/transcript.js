@@ -5,14 +5,9 @@
 // however many deltas arrive in between. Model text only ever reaches the
 // page through renderMarkdown (sanitised) or textContent.
 
+import { AgentBlocks, storedAgentBlock } from "./agents.js";
+import { el } from "./dom.js";
 import { showMarkdown } from "./markdown.js";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function button(label, onClick) {
   const node = el("button", "small", label);
@@ -99,7 +94,8 @@ export function renderMessages(container, messages, actions, busy) {
       container.append(group);
     }
     if (message.role === "tool") {
-      group.append(toolResultBlock(message.tool_name, message.content, false));
+      const agent = message.tool_name === "agent" ? storedAgentBlock(message.content) : null;
+      group.append(agent || toolResultBlock(message.tool_name, message.content, false));
       return;
     }
     if (message.thinking) group.append(thinkingBlock(message.thinking));
@@ -139,6 +135,7 @@ export class LiveReply {
     container.append(this.element);
     this.segment = null;
     this.frame = 0;
+    this.agents = new AgentBlocks(this.element);
   }
 
   /** The text block being written (a new one after each tool round). */
@@ -194,13 +191,23 @@ export class LiveReply {
   }
 
   toolResult(name, result, error) {
+    // An agent's block already shows what it produced.
+    if (name === "agent" && this.agents.shows(result, Boolean(error))) return;
     this.element.append(toolResultBlock(name, error ? error : result, Boolean(error)));
+  }
+
+  /** An agent_* event: the work of an agent the model called. */
+  agent(name, payload) {
+    this.flush();
+    this.segment = null;
+    this.agents.show(name, payload);
   }
 
   end(reason) {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.flush();
+    this.agents.end(reason ? partialLabel(reason) : "stopped");
     this.element.removeAttribute("aria-busy");
     this.element.classList.remove("streaming");
     if (reason) this.element.append(partialMark(reason));

@@ -24,6 +24,7 @@ from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, Request,
 from mochi_grpc.auth import KeyRing
 from mochi_grpc.config import Settings
 from mochi_grpc.server import RunningServer, start
+from tests.agents_fixture import VALID_AGENT, VALID_TOOL, write_agents
 from tests.fakes import FakeModel, FakeOllama, Reply
 from tests.tools_fixture import write_tools
 
@@ -44,8 +45,10 @@ async def server(
     settings: Settings, request: pytest.FixtureRequest
 ) -> AsyncIterator[RunningServer]:
     """The usual server, with the test tools (shout, multiply_numbers) in its
-    tools dir; parametrized indirectly with "required", it requires API keys."""
+    tools dir and the test agents (wordsmith, ...) in its agents dir;
+    parametrized indirectly with "required", it requires API keys."""
     write_tools(settings.resolved_tools_dir)
+    write_agents(settings.resolved_agents_dir)
     auth = getattr(request, "param", None)
     running = await start(settings.model_copy(update={"auth": auth}))
     yield running
@@ -562,6 +565,121 @@ async def test_a_tool_call_is_approved_then_another_is_denied(
     await expect(transcript(page)).to_contain_text("Tool 'shout' was denied by user")
     assert "QUIET PLEASE" not in await transcript(page).inner_text()
     await snap("tool-denied")
+
+
+# -- agents -------------------------------------------------------------------
+
+AGENT_INSTRUCTION: Final = "count the words in 'one two three'"
+# Markup in an agent's text is text to show.
+AGENT_PLAN: Final = "Plan: count them <b>now</b>."
+# The session's model hands the counting to the agent.
+DELEGATION: Final = Reply(
+    tool_calls=[
+        {"name": "agent", "arguments": {"agent": VALID_AGENT, "instruction": AGENT_INSTRUCTION}}
+    ]
+)
+
+
+async def agent_chat(page: Page, bridge_url: str, api: httpx.AsyncClient) -> str:
+    """A chat started from the page whose model may call the agent wordsmith,
+    without asking; returns its session id."""
+    await open_page(page, bridge_url)
+    session_id = await new_chat(page, api)
+    patched = await api.patch(
+        f"/sessions/{session_id}",
+        json={
+            "agent_settings": {"enabled_agents": [VALID_AGENT]},
+            "tool_settings": {"tools": [], "execution_policy": "never_confirm"},
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    return session_id
+
+
+async def test_an_agents_work_shows_in_the_reply_as_text(
+    page: Page, bridge_url: str, api: httpx.AsyncClient, fake_ollama: FakeOllama, snap: Snap
+) -> None:
+    watch = Watch(page)
+    session_id = await agent_chat(page, bridge_url, api)
+    fake_ollama.script(
+        # The session's model delegates; the agent plans, calls its tool,
+        # reports; the session's model answers.
+        DELEGATION,
+        Reply(content=chunks(AGENT_PLAN, 6)),
+        Reply(tool_calls=[{"name": VALID_TOOL, "arguments": {"text": "one two three"}}]),
+        Reply(content=["There ", "are ", "3 ", "words."]),
+        Reply(content=["The ", "agent ", "says ", "3."]),
+    )
+
+    await send(page, "How many words are in 'one two three'?")
+
+    await expect(transcript(page)).to_contain_text("The agent says 3.", timeout=UI_MS)
+    messages = await settled(api, session_id, 4)
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    chats = (await api.get("/agents/chats")).json()["sessions"]
+    assert len(chats) == 1
+    agent_session = chats[0]["session_id"]
+    reply = last_reply(page)
+    block = reply.get_by_role("group").filter(has_text=VALID_AGENT)
+    await expect(block).to_have_count(1)
+    # Done, and folded away to its name and "done".
+    await expect(block.get_by_text("done", exact=True)).to_be_visible()
+    await expect(block.get_by_text(AGENT_PLAN)).to_be_hidden()
+
+    await block.get_by_text(VALID_AGENT, exact=True).click()
+
+    await expect(block.get_by_text(AGENT_INSTRUCTION, exact=True)).to_be_visible()
+    await expect(block.get_by_text(AGENT_PLAN, exact=True)).to_be_visible()
+    await expect(block.get_by_text("There are 3 words.", exact=True)).to_be_visible()
+    tool_call = block.locator("div").filter(has_text=re.compile(r"^Tool call\b"))
+    await expect(tool_call).to_contain_text(VALID_TOOL)
+    await expect(tool_call).to_contain_text("one two three")
+    tool_result = block.locator("div").filter(has_text=re.compile(r"^Tool result\b"))
+    await expect(tool_result).to_contain_text(f"{VALID_TOOL} 3")
+    await expect(block.get_by_text(agent_session)).to_be_visible()
+    await expect(block.locator("b")).to_have_count(0)  # the plan's markup is text
+    # The block stands for the agent tool's result (the same text, stored).
+    assert messages[2]["tool_name"] == "agent"
+    assert messages[2]["content"].startswith(f"Session ID: {agent_session}")
+    await expect(reply).not_to_contain_text("Session ID:")
+    await snap("agent")
+    assert watch.errors == []
+
+    # A page that did not see the agent work shows the stored result.
+    await page.reload()
+    reply = last_reply(page)
+    await expect(reply).to_contain_text(f"Session ID: {agent_session}", timeout=UI_MS)
+    await expect(reply).to_contain_text("The agent says 3.")
+    await expect(reply.get_by_role("group").filter(has_text=VALID_AGENT)).to_have_count(0)
+
+
+async def test_an_agent_at_work_shows_open_until_the_turn_is_stopped(
+    page: Page, bridge_url: str, api: httpx.AsyncClient, fake_ollama: FakeOllama, snap: Snap
+) -> None:
+    watch = Watch(page)
+    session_id = await agent_chat(page, bridge_url, api)
+    fake_ollama.script(
+        DELEGATION,
+        Reply(content=["Plan: ", "count."]),
+        # The agent's work stops half-way and waits.
+        Reply(content=["Counting ", "now"], hang_after=2),
+    )
+
+    await send(page, "How many words are in 'one two three'?")
+
+    block = last_reply(page).get_by_role("group").filter(has_text=VALID_AGENT)
+    await expect(block.get_by_text("Counting now", exact=True)).to_be_visible(timeout=UI_MS)
+    await expect(block.get_by_text("Plan: count.", exact=True)).to_be_visible()
+    await expect(block.get_by_text(AGENT_INSTRUCTION, exact=True)).to_be_visible()
+    await expect(block.get_by_text("working", exact=True)).to_be_visible()
+    await snap("agent-working")
+
+    await button(page, "Stop").click()
+
+    await expect(button(page, "Send")).to_be_enabled(timeout=UI_MS)
+    await idle(api, session_id)
+    await snap("agent-stopped")
+    assert watch.errors == []
 
 
 # -- reload in the middle of a reply --------------------------------------------
