@@ -24,13 +24,13 @@ from bench import plots, report, stopping
 from bench.config import QUICK, BenchConfig, Level
 from bench.machine import Machine
 from bench.processes import ROOT, children, log_problems, raise_open_file_limit
-from bench.scenarios import concurrency, replicas, store, throughput, ttft
+from bench.scenarios import burst, concurrency, replicas, store, throughput, ttft
 from bench.stack import start_bare, start_fake, start_mochi
 
 T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("throughput", "ttft", "concurrency", "store", "replicas")
+SCENARIOS = ("throughput", "ttft", "concurrency", "store", "replicas", "burst")
 # The clients and the fake Ollama should be as fast as the machine allows.
 DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 # Each scenario is cut off after this long, so a broken run stops by itself.
@@ -40,6 +40,7 @@ SCENARIO_TIMEOUT = {
     "concurrency": 1200.0,
     "store": 600.0,
     "replicas": 600.0,
+    "burst": 900.0,
 }
 
 
@@ -138,7 +139,7 @@ async def _guarded(
 async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock) -> report.Results:
     results = report.Results(config, Machine.describe(ROOT), driver_loop=driver_loop)
     chosen = config.scenarios
-    needs_stack = bool(chosen & {"throughput", "ttft", "concurrency", "replicas"})
+    needs_stack = bool(chosen & {"throughput", "ttft", "concurrency", "replicas", "burst"})
     fake = await start_fake(temp, config.models, results.driver_loop) if needs_stack else None
 
     if fake is not None and chosen & {"throughput", "ttft"}:
@@ -175,6 +176,13 @@ async def run(config: BenchConfig, temp: Path, driver_loop: str, progress: Clock
         results.concurrency = await _guarded(
             "concurrency",
             lambda: concurrency.run(config, fake, temp, progress=progress),
+            results,
+            progress,
+        )
+    if fake is not None and "burst" in chosen:
+        results.burst = await _guarded(
+            "burst",
+            lambda: burst.run(config, fake, temp, progress=progress),
             results,
             progress,
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def model_name(tokens: int, rate: float) -> str:
-    """The fake Ollama's model for a reply of `tokens` at `rate` tokens/s (0: flat out)."""
-    return f"fast:{tokens}:{rate:g}"
+def model_name(tokens: int, rate: float, first_ms: float = 0) -> str:
+    """The fake Ollama's model for a reply of `tokens` at `rate` tokens/s (0:
+    flat out), its first token `first_ms` after the request."""
+    name = f"fast:{tokens}:{rate:g}"
+    return f"{name}:{first_ms:g}" if first_ms else name
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,16 @@ class BenchConfig:
     # The same streams through 1, then 2 server replicas sharing PostgreSQL.
     replica_level: Level = Level(200, 20, 5)
     replica_counts: tuple[int, ...] = (1, 2)
+    # Turns started in the same instant, each `burst_tokens` at `burst_rate`
+    # tokens/s, the first `burst_first_ms` after the request.
+    burst_sizes: tuple[int, ...] = (200, 1000)
+    burst_tokens: int = 40
+    burst_rate: float = 20
+    burst_first_ms: float = 50
     plots: bool = True
     scenarios: frozenset[str] = field(
         default_factory=lambda: frozenset(
-            {"throughput", "ttft", "concurrency", "store", "replicas"}
+            {"throughput", "ttft", "concurrency", "store", "replicas", "burst"}
         )
     )
 
@@ -76,6 +84,10 @@ class BenchConfig:
         return model_name(self.ttft_tokens, 0)
 
     @property
+    def burst_model(self) -> str:
+        return model_name(self.burst_tokens, self.burst_rate, self.burst_first_ms)
+
+    @property
     def models(self) -> list[str]:
         """Every model the fake Ollama must list."""
         names = [
@@ -83,6 +95,7 @@ class BenchConfig:
             self.ttft_model,
             *(lv.model for lv in self.levels),
             self.replica_level.model,
+            self.burst_model,
         ]
         return list(dict.fromkeys(names))
 
@@ -97,4 +110,5 @@ QUICK = BenchConfig(
     store_appends=30,
     store_loads=3,
     replica_level=Level(100, 10, 5),
+    burst_sizes=(50,),
 )

@@ -1,9 +1,11 @@
 """A fast fake Ollama: just enough of its HTTP API for the benchmark.
 
-The scenario is read from the model name, ``fast:<tokens>:<rate>``: the reply
-has ``tokens`` tokens, sent as fast as possible when ``rate`` is 0, else one
-every ``1/rate`` seconds with the emission time (``time.time_ns()``) as the
-token's text, so a reader can tell how long each token took to reach it.
+The scenario is read from the model name, ``fast:<tokens>:<rate>`` or
+``fast:<tokens>:<rate>:<first_ms>``: the reply has ``tokens`` tokens, sent as
+fast as possible when ``rate`` is 0, else one every ``1/rate`` seconds with the
+emission time (``time.time_ns()``) as the token's text, so a reader can tell
+how long each token took to reach it; the first comes ``first_ms`` after the
+request (0 unless given), as a model's first token follows its prompt.
 
 Run it with ``python -m bench.fast_ollama --port N --model fast:5:0 ...``; the
 models given are the ones /api/tags lists. ``GET /bench/stats`` tells how many
@@ -35,20 +37,22 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 class Scenario:
     tokens: int
     rate: float
+    first_ms: float = 0.0
 
 
 def parse_model(name: str) -> Scenario | None:
-    """``fast:<tokens>:<rate>`` (an optional ``:latest`` is ignored)."""
+    """``fast:<tokens>:<rate>[:<first_ms>]`` (an optional ``:latest`` is ignored)."""
     parts = name.split(":")
     if len(parts) < 3 or parts[0] != "fast":
         return None
     try:
         tokens, rate = int(parts[1]), float(parts[2])
+        first_ms = float(parts[3]) if len(parts) > 3 and parts[3] != "latest" else 0.0
     except ValueError:
         return None
-    if tokens < 0 or rate < 0:
+    if tokens < 0 or rate < 0 or first_ms < 0:
         return None
-    return Scenario(tokens, rate)
+    return Scenario(tokens, rate, first_ms)
 
 
 def _json(payload: Any) -> bytes:
@@ -293,7 +297,7 @@ class Connection(asyncio.Protocol):
         if scenario.rate == 0:
             sent = await self._fast(name, scenario.tokens)
         else:
-            sent = await self._timed(name, scenario.tokens, scenario.rate)
+            sent = await self._timed(name, scenario)
         if self.closed or sent < scenario.tokens:
             return
         took = time.perf_counter_ns() - started
@@ -332,9 +336,10 @@ class Connection(asyncio.Protocol):
                 await self._writable.wait()
         return sent
 
-    async def _timed(self, name: str, tokens: int, rate: float) -> int:
+    async def _timed(self, name: str, scenario: Scenario) -> int:
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = loop.time() + scenario.first_ms / 1000
+        tokens, rate = scenario.tokens, scenario.rate
         for i in range(tokens):
             delay = start + i / rate - loop.time()
             if delay > 0:

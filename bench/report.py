@@ -12,6 +12,8 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.machine import Machine
 from bench.processes import Usage
+from bench.scenarios.burst import PATHS, BurstResult
+from bench.scenarios.burst import SizeResult as BurstSize
 from bench.scenarios.concurrency import ConcurrencyResult, LevelResult
 from bench.scenarios.replicas import ReplicasResult
 from bench.scenarios.store import STORES, SizeResult, StoreResult
@@ -46,6 +48,7 @@ class Results:
     concurrency: ConcurrencyResult | None = None
     store: StoreResult | None = None
     replicas: ReplicasResult | None = None
+    burst: BurstResult | None = None
     log_problems: dict[str, list[str]] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -657,6 +660,112 @@ def _replicas_md(rp: ReplicasResult) -> list[str]:
     return lines
 
 
+# --- scenario 7 -----------------------------------------------------------------------
+
+# Through the bridge, a burst of turns may take this much longer to its first
+# tokens than the direct client does (p99, p50).
+BURST_P99_RATIO = 1.5
+BURST_P50_RATIO = 1.3
+
+
+def _burst_target_size(b: BurstResult) -> BurstSize | None:
+    """The burst the targets speak of: 200 turns, else the smallest."""
+    sizes = sorted(b.sizes, key=lambda s: (s.turns != 200, s.turns))
+    return sizes[0] if sizes else None
+
+
+def _burst_targets(b: BurstResult) -> list[Target]:
+    size = _burst_target_size(b)
+    if size is None:
+        return []
+    out = []
+    for q, ceiling in ((99, BURST_P99_RATIO), (50, BURST_P50_RATIO)):
+        ratio = size.ratio("bridge", q)
+        bridge, direct = size.paths.get("bridge"), size.paths.get("direct")
+        out.append(
+            Target(
+                "7",
+                f"{size.turns} turns at once: first token through the bridge ÷ direct, p{q}",
+                f"≤ {ceiling}",
+                f"{num(ratio, 2)} ({num(bridge.p(q) if bridge else math.nan)} ms ÷"
+                f" {num(direct.p(q) if direct else math.nan)} ms)",
+                _at_most(ratio, ceiling),
+            )
+        )
+    return out
+
+
+def _burst_md(b: BurstResult) -> list[str]:
+    lines = [
+        f"## 7. A burst of turns started at once (`{b.model}`: tokens, tok/s, first token ms)",
+        "",
+        "Every turn of a burst starts in the same instant; the time to first token is counted"
+        " from each request's start. Spread = p99 - p1; order = rank correlation of request"
+        " order and first-token order (1: first come, first served). CPU is per turn, over"
+        " the whole burst (the turns' 40 tokens included). Server TTFT: the server's own"
+        " time from accepting a turn to its first token (its histogram's mean).",
+        "",
+    ]
+    rows = []
+    for size in b.sizes:
+        for path in PATHS:
+            r = size.paths.get(path)
+            if r is None:
+                continue
+            n = size.turns
+            rows.append(
+                [
+                    str(n),
+                    path,
+                    num(r.p(50)),
+                    num(r.p(99)),
+                    "" if path == "direct" else num(size.ratio(path, 50), 2),
+                    "" if path == "direct" else num(size.ratio(path, 99), 2),
+                    num(r.spread_ms),
+                    num(r.order, 2),
+                    str(r.errors),
+                    num(r.cpu_ms_per_turn("driver", n), 2),
+                    num(r.cpu_ms_per_turn("server", n), 2),
+                    num(r.cpu_ms_per_turn("bridge", n), 2),
+                    num(r.cpu_ms_per_turn("fake", n), 2),
+                    num(r.server_ttft_ms),
+                ]
+            )
+    lines += _table(
+        [
+            "turns",
+            "path",
+            "first token p50 ms",
+            "p99 ms",
+            "÷ direct p50",
+            "÷ direct p99",
+            "spread ms",
+            "order",
+            "errors",
+            "driver CPU ms",
+            "server CPU ms",
+            "bridge CPU ms",
+            "fake CPU ms",
+            "server TTFT ms",
+        ],
+        rows,
+    )
+    store_rows = []
+    for size in b.sizes:
+        for path in ("grpc", "bridge"):
+            r = size.paths.get(path)
+            if r is None:
+                continue
+            for operation, (calls, mean) in sorted(r.store_ops.items()):
+                store_rows.append([str(size.turns), path, operation, str(calls), num(mean, 2)])
+    if store_rows:
+        lines += ["", "Store operations during each burst (the server's metrics):", ""]
+        lines += _table(["turns", "path", "operation", "calls", "mean ms"], store_rows)
+    for failure in b.failures:
+        lines.append(f"- failed: {failure}")
+    return lines
+
+
 # --- the whole report -----------------------------------------------------------------
 
 
@@ -683,6 +792,8 @@ def targets(r: Results) -> list[Target]:
         out += _store_targets(r.store)
     if r.replicas:
         out += _replicas_targets(r.replicas)
+    if r.burst:
+        out += _burst_targets(r.burst)
     return out
 
 
@@ -758,6 +869,8 @@ def markdown(r: Results) -> str:
         lines += ["", *_store_md(r.store)]
     if r.replicas:
         lines += ["", *_replicas_md(r.replicas)]
+    if r.burst:
+        lines += ["", *_burst_md(r.burst)]
     if r.plots:
         lines += ["", "## Plots", "", *(f"![{p}]({p})" for p in r.plots)]
     lines += ["", "## Warnings and errors logged by the processes", ""]
@@ -908,6 +1021,32 @@ def as_json(r: Results) -> dict[str, Any]:
                 for run in rp.runs
             ],
             "failures": rp.failures,
+        }
+    if r.burst:
+        out["burst"] = {
+            "model": r.burst.model,
+            "sizes": [
+                {
+                    "turns": size.turns,
+                    "paths": {
+                        path: {
+                            "first_token_ms": ladder(p.first_token_ms),
+                            "spread_ms": p.spread_ms,
+                            "order": p.order,
+                            "errors": p.errors,
+                            "error_kinds": p.error_kinds,
+                            "cpu_ms_per_turn": {
+                                k: p.cpu_ms_per_turn(k, size.turns) for k in p.usage
+                            },
+                            "server_ttft_ms": p.server_ttft_ms,
+                            "store_ops": {k: list(v) for k, v in p.store_ops.items()},
+                        }
+                        for path, p in size.paths.items()
+                    },
+                }
+                for size in r.burst.sizes
+            ],
+            "failures": r.burst.failures,
         }
     out["log_problem_lines"] = {k: len(v) for k, v in r.log_problems.items()}
     out["notes"] = r.notes
