@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,8 @@ class PathResult:
     error_kinds: dict[str, int] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=dict)
     wall_seconds: float = 0.0
-    # Spearman's rank correlation of request order and first-token order.
+    # Spearman's rank correlation of the order the requests were made in and
+    # the order their first tokens arrived in (1: first come, first served).
     order: float = math.nan
     # From the server's metrics over the burst: its own time from accepting
     # a turn to the first token (mean, ms), and each store operation's calls
@@ -155,8 +157,14 @@ async def _burst(
 ) -> PathResult:
     result = PathResult(path)
     before = await _metrics(mochi)
+    starts = [0.0] * turns
+
+    async def timed(i: int) -> StreamResult:
+        starts[i] = time.perf_counter()
+        return await read(i)
+
     async with Meter(processes) as meter:
-        tasks = [asyncio.create_task(read(i)) for i in range(turns)]
+        tasks = [asyncio.create_task(timed(i)) for i in range(turns)]
         _, pending = await asyncio.wait(tasks, timeout=GRACE_SECONDS)
         for task in pending:
             task.cancel()
@@ -166,7 +174,8 @@ async def _burst(
         _server_side(result, before, await _metrics(mochi))
     kinds: dict[str, int] = {}
     firsts: list[float] = []
-    for task in tasks:
+    arrivals: list[float] = []
+    for i, task in enumerate(tasks):
         outcome = None if task in pending else task.result()
         if outcome is None or outcome.error is not None or outcome.first_token_s is None:
             result.errors += 1
@@ -174,9 +183,10 @@ async def _burst(
             kinds[kind.split(":", 1)[0][:80]] = kinds.get(kind.split(":", 1)[0][:80], 0) + 1
             continue
         firsts.append(1000 * outcome.first_token_s)
+        arrivals.append(starts[i] + outcome.first_token_s)
     result.first_token_ms = firsts
     result.error_kinds = kinds
-    result.order = spearman(firsts)
+    result.order = spearman(arrivals)
     return result
 
 
