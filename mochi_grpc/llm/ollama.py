@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from typing import Any, TypeVar, cast
 
+import aiohttp
 import httpx
 import ollama
 from httpx_aiohttp import AiohttpTransport
@@ -27,6 +28,9 @@ T = TypeVar("T")
 _TIMEOUT = httpx.Timeout(None, connect=10.0)
 
 _UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
+# What a request may raise: the client's errors, httpx's (the transport maps
+# aiohttp's to them), and any of aiohttp's it leaves as they are.
+_FAILURES = (ollama.ResponseError, httpx.HTTPError, aiohttp.ClientError, ConnectionError)
 
 # How long an idle connection to Ollama stays open for the next request.
 _KEEPALIVE_SECONDS = 60.0
@@ -88,14 +92,14 @@ class OllamaBackend:
             max_keepalive_connections=max_connections,
             keepalive_expiry=_KEEPALIVE_SECONDS,
         )
-        # One TLS context for all: making one loads the CA bundle each time.
+        # Made once: making a TLS context loads the CA bundle.
         transport = AiohttpTransport(verify=ssl.create_default_context(), limits=limits)
         self._client = ollama.AsyncClient(host=host, timeout=_TIMEOUT, transport=transport)
 
     async def _call(self, call: Awaitable[T], model: str | None = None) -> T:
         try:
             return await call
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+        except _FAILURES as exc:
             raise _translate(exc, self.host, model) from exc
 
     async def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
@@ -113,7 +117,7 @@ class OllamaBackend:
             async with aclosing(cast(AsyncGenerator[ollama.ChatResponse, None], stream)):
                 async for part in stream:
                     yield _chunk(part)
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+        except _FAILURES as exc:
             raise _translate(exc, self.host, request.model) from exc
 
     async def _describe(self, entry: ollama.ListResponse.Model) -> ModelInfo:
