@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Prometheus metrics at http://host:metrics_port/metrics (0: none).
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     max_concurrent_turns: int = Field(default=256, ge=1)
+    # Turns doing their start (claim, load, store) at once; the others wait
+    # in arrival order, so a burst does not slow every stream down at once.
+    max_starting_turns: int = Field(default=16, ge=1)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
     max_tool_rounds: int = Field(default=10, ge=0)

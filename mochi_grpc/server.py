@@ -203,6 +203,7 @@ async def start(
         ),
         max_tool_rounds=settings.max_tool_rounds,
         max_concurrent_turns=settings.max_concurrent_turns,
+        max_starting_turns=settings.max_starting_turns,
         checkpoint_interval_seconds=settings.checkpoint_interval_ms / 1000,
         max_turn_seconds=settings.max_turn_seconds,
         confirmation_timeout_seconds=settings.confirmation_timeout_seconds,

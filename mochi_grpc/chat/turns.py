@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 from mochi_grpc.auth import Principal
 from mochi_grpc.chat import context_window
+from mochi_grpc.chat.admission import Admission
 from mochi_grpc.chat.checkpoints import Ending, TurnJournal, TurnProgress
 from mochi_grpc.chat.event_records import encode
 from mochi_grpc.chat.events import (
@@ -105,6 +106,7 @@ class ChatEngine:
         tools: ToolCaller | None = None,
         max_tool_rounds: int = 10,
         max_concurrent_turns: int = 256,
+        max_starting_turns: int = 16,
         checkpoint_interval_seconds: float = 0.5,
         max_turn_seconds: float = 900.0,
         confirmation_timeout_seconds: float = 300.0,
@@ -117,7 +119,6 @@ class ChatEngine:
         self._coordination = coordination
         self._tools = tools
         self._max_rounds = max_tool_rounds + 1
-        self._max_turns = max_concurrent_turns
         self._max_turn_seconds = max_turn_seconds
         self._confirmation_timeout = confirmation_timeout_seconds
         self._journal = TurnJournal(store, checkpoint_interval_seconds)
@@ -127,7 +128,7 @@ class ChatEngine:
         # summarize it); it must return at once and never raise.
         self._on_reply_completed = on_reply_completed
         self.live = LiveTurns()
-        self._active_turns = 0
+        self._admission = Admission(max_concurrent_turns, max_starting_turns)
         self._tasks: set[asyncio.Task[None]] = set()
         self.shutting_down = False
 
@@ -152,25 +153,13 @@ class ChatEngine:
                 "The server is shutting down; try another one or try again shortly",
                 retry_after_seconds=1,  # another replica can take it at once
             )
-        if self._active_turns >= self._max_turns:
-            raise Overloaded(
-                "Too many turns are running; try again shortly",
-                retry_after_seconds=1,  # any running turn that ends frees a place
-            )
         self._rate_limit.check(principal.name)
+        self._admission.reserve()
         try:
-            claim = await self._coordination.claim(session_id)
-        except SessionBusy:
-            # Busy or not, another key's session does not exist for this caller.
-            principal.check_owns(await self._store.get_session(session_id))
-            raise
-        self._active_turns += 1
-        try:
-            progress = await self._plan(session_id, message, principal)
-            await self._journal.begin(progress)
+            async with self._admission.starting():
+                claim, progress = await self._begin(session_id, message, principal)
         except BaseException:
-            self._active_turns -= 1
-            await self._coordination.release(session_id, claim)
+            self._admission.release()
             raise
         self._rate_limit.started(principal.name)
         live = LiveTurn(session_id, progress.turn_id, options, progress.log, claim)
@@ -179,6 +168,25 @@ class ChatEngine:
         self._tasks.add(live.task)
         live.task.add_done_callback(self._tasks.discard)
         return live
+
+    async def _begin(
+        self, session_id: str, message: str | None, principal: Principal
+    ) -> tuple[str, TurnProgress]:
+        """Claims the session and stores the turn's start; on failure the
+        session is free again."""
+        try:
+            claim = await self._coordination.claim(session_id)
+        except SessionBusy:
+            # Busy or not, another key's session does not exist for this caller.
+            principal.check_owns(await self._store.get_session(session_id))
+            raise
+        try:
+            progress = await self._plan(session_id, message, principal)
+            await self._journal.begin(progress)
+        except BaseException:
+            await self._coordination.release(session_id, claim)
+            raise
+        return claim, progress
 
     async def stream_turn(
         self,
@@ -359,7 +367,7 @@ class ChatEngine:
                 deadline.cancel()
             live.log.close()
             self.live.remove(live)
-            self._active_turns -= 1
+            self._admission.release()
             try:
                 await self._coordination.release(live.session_id, live.claim)
             except Exception:
