@@ -127,6 +127,7 @@ class TurnJournal:
         self._interval = interval_seconds
         # How often the writer looks for checkpoints that are due.
         self._tick = max(interval_seconds / 5, 0.01)
+        self._looked_at = 0.0
         self._urgent: dict[TurnProgress, asyncio.Future[None]] = {}
         self._dirty: set[TurnProgress] = set()
         self._wake = asyncio.Event()
@@ -157,8 +158,9 @@ class TurnJournal:
     def changed(self, progress: TurnProgress) -> None:
         """The turn has output not stored yet (cheap: called per event)."""
         if progress not in self._dirty:
+            if not self._dirty:
+                self._wake.set()  # the writer sleeps while nothing is waiting
             self._dirty.add(progress)
-            self._wake.set()
 
     async def _now(self, progress: TurnProgress) -> None:
         done = asyncio.get_running_loop().create_future()
@@ -179,11 +181,17 @@ class TurnJournal:
     async def _flush(self, *, everything: bool = False) -> None:
         urgent, self._urgent = self._urgent, {}
         now = time.monotonic()
-        due = [
-            p
-            for p in self._dirty
-            if p not in urgent and (everything or now - p.stored_at >= self._interval)
-        ]
+        due: list[TurnProgress] = []
+        # Checkpoints are looked for once a tick, not on every start or end
+        # that wakes the writer: with many turns running, that look is the
+        # writer's largest cost.
+        if everything or now - self._looked_at >= self._tick:
+            self._looked_at = now
+            due = [
+                p
+                for p in self._dirty
+                if p not in urgent and (everything or now - p.stored_at >= self._interval)
+            ]
         batch = [*urgent, *due]
         self._dirty.difference_update(batch)
         if batch and not await self._write(batch, urgent) and len(batch) > 1:
