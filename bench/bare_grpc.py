@@ -21,6 +21,7 @@ from grpc_health.v1._async import HealthServicer
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2_grpc as pb_grpc
 from mochi_grpc.server import SERVER_OPTIONS
+from runtime.collector import tune_collector
 
 MAX_MESSAGES = 10_000_000
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
+    tune_collector()
     if args.loop == "uvloop":
         import uvloop
 

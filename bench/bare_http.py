@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from mochi_grpc._gen.mochi.v1 import chat_service_pb2 as pb
 from mochi_grpc.stubs import ChatStub
+from runtime.collector import tune_collector
 
 MAX_EVENTS = 10_000_000
 
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--http", choices=["h11", "httptools"], default="h11")
     args = parser.parse_args(argv)
+    tune_collector()
     uvicorn.run(
         create_app(args.grpc_target),
         host=args.host,

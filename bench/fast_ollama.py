@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from runtime.collector import tune_collector
+
 VERSION = "0.12.0"
 CREATED_AT = "2025-01-01T00:00:00Z"
 # Lines per write at rate 0, and the transport buffer level that pauses us.
@@ -372,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", action="append", default=[], help="a model /api/tags lists")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
+    tune_collector()
     if args.loop == "uvloop":
         import uvloop
 

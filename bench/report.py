@@ -701,7 +701,11 @@ def _burst_md(b: BurstResult) -> list[str]:
         "",
         "Every turn of a burst starts in the same instant; the time to first token is counted"
         " from each request's start. Spread = p99 - p1; order = rank correlation of request"
-        " order and first-token order (1: first come, first served). CPU is per turn, over"
+        " order and first-token order (1: first come, first served); through the bridge the"
+        " client (httpx) writes a request's body after its head, and in a burst every body"
+        " leaves within a few ms once all connections are up, so the order the requests are"
+        " complete in (the one the bridge and the server keep) is not the order they were"
+        " started in. CPU is per turn, over"
         " the whole burst (the turns' 40 tokens included). Server TTFT: the server's own"
         " time from accepting a turn to its first token (its histogram's mean).",
         "",

@@ -11,6 +11,7 @@ from bridge import logs
 from bridge.app import create_app
 from bridge.config import BridgeSettings, parse_settings
 from bridge.tracing import tracer_provider_from_env
+from runtime.collector import tune_collector
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -25,8 +26,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _channel_security(settings),
     )
     tracing = tracer_provider_from_env()
+    app = create_app(settings, tracer_provider=tracing)
+    tune_collector()
     uvicorn.run(
-        create_app(settings, tracer_provider=tracing),
+        app,
         host=settings.host,
         port=settings.port,
         ssl_certfile=settings.https_cert_file,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -68,6 +67,7 @@ from mochi_grpc.telemetry.store_timing import timed
 from mochi_grpc.telemetry.tracing import tracer_provider_from_env
 from mochi_grpc.telemetry.turn_spans import TracingObserver
 from mochi_grpc.tools import Confirmations, ToolCatalog, ToolRunner
+from runtime.collector import tune_collector
 
 log = logging.getLogger("mochi_grpc")
 
@@ -286,10 +286,7 @@ async def start(
 async def serve(settings: Settings) -> None:
     tracing = tracer_provider_from_env()
     running = await start(settings, tracer_provider=tracing)
-    # What start-up loaded (modules, protobuf descriptors, schemas) lives as
-    # long as the process: out of the collector's sight, the full collections
-    # that the objects of running turns set off do not walk it every time.
-    gc.freeze()
+    tune_collector()
     connected = await running.llm.is_connected()
     serving = (
         f"Ollama at {settings.ollama_host} {'answers' if connected else 'does not answer yet'}"
