@@ -209,18 +209,32 @@ class Bare:
         self.grpc_server.stop()
 
 
-async def start_bare(log_dir: Path, runtime: Runtime) -> Bare:
-    """The bare servers, on the event loops and HTTP implementation of ours."""
+async def start_bare(
+    log_dir: Path, runtime: Runtime, *, relay: tuple[str, str] | None = None
+) -> Bare:
+    """The bare servers, on the event loops and HTTP implementation of ours;
+    with `relay` (Ollama's URL, a model) the gRPC one relays that model's
+    replies (see bench.bare_grpc)."""
     grpc_port, http_port = free_port(), free_port()
     target = f"{LOOPBACK}:{grpc_port}"
+    label = "bare" if relay is None else "relay"
+    relaying = [] if relay is None else ["--ollama", relay[0], "--model", relay[1]]
     grpc_server = spawn(
-        "bare-grpc",
-        ["-m", "bench.bare_grpc", "--port", str(grpc_port), "--loop", runtime.server_loop],
+        f"{label}-grpc",
+        [
+            "-m",
+            "bench.bare_grpc",
+            "--port",
+            str(grpc_port),
+            "--loop",
+            runtime.server_loop,
+            *relaying,
+        ],
         {},
         log_dir,
     )
     http_server = spawn(
-        "bare-http",
+        f"{label}-http",
         [
             "-m",
             "bench.bare_http",

@@ -2,9 +2,12 @@
 
 N turns (200, then 1,000) start at once, each reply `tokens` long at `rate`
 tokens/s with its first token `first_ms` after the request, the way a model
-answers. The same burst runs three ways in one run, one after the other on
-the same sessions: the official ollama client straight to the fake (direct),
-gRPC ChatStream, the bridge's SSE. For each: the time from each request's
+answers. The same burst runs five ways in one run, one after the other on
+the same sessions: the official ollama client straight to the fake (direct);
+the floor, a bare relay (grpc.aio and the server's Ollama client, nothing
+else: bench.bare_grpc) through gRPC and behind the bare Starlette app
+(bench.bare_http), which is what the libraries alone cost on this machine;
+gRPC ChatStream; the bridge's SSE. For each: the time from each request's
 start to its first token (p50, p99, the spread p99 - p1, and how well the
 first tokens keep the order the requests were made in), and where the time
 went: CPU per turn of every process, and from the server's own metrics the
@@ -31,10 +34,21 @@ from bench import stopping
 from bench.clients import StreamResult, direct_stream, grpc_stream, sse_stream
 from bench.config import BenchConfig
 from bench.processes import LOOPBACK, Meter, Usage
-from bench.stack import Channels, FakeOllama, Mochi, create_sessions, start_mochi
+from bench.stack import (
+    Bare,
+    Channels,
+    FakeOllama,
+    Mochi,
+    create_sessions,
+    start_bare,
+    start_mochi,
+)
 from bench.stats import percentile
 
-PATHS = ("direct", "grpc", "bridge")
+PATHS = ("direct", "floor-grpc", "floor-bridge", "grpc", "bridge")
+# The paths through mochi (they have its metrics), and through the floor.
+MOCHI_PATHS = ("grpc", "bridge")
+FLOOR_PATHS = ("floor-grpc", "floor-bridge")
 SETTLE_SECONDS = 1.0
 STREAMS_PER_CLIENT = 50
 GRACE_SECONDS = 120.0
@@ -156,7 +170,7 @@ async def _burst(
     mochi: Mochi,
 ) -> PathResult:
     result = PathResult(path)
-    before = await _metrics(mochi)
+    before = await _metrics(mochi) if path in MOCHI_PATHS else {}
     starts = [0.0] * turns
 
     async def timed(i: int) -> StreamResult:
@@ -170,7 +184,7 @@ async def _burst(
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
     result.usage, result.wall_seconds = meter.usage, meter.wall_seconds
-    if path != "direct":
+    if path in MOCHI_PATHS:
         _server_side(result, before, await _metrics(mochi))
     kinds: dict[str, int] = {}
     firsts: list[float] = []
@@ -199,7 +213,29 @@ async def _size(
 ) -> SizeResult:
     result = SizeResult(turns)
     mochi = await start_mochi(f"burst{turns}", fake.url, log_dir)
+    try:
+        floor = await start_bare(log_dir, mochi.runtime(), relay=(fake.url, model))
+    except BaseException:
+        mochi.stop()
+        raise
+    try:
+        return await _paths(result, model, fake, mochi, floor, progress)
+    finally:
+        floor.stop()
+        mochi.stop()
+
+
+async def _paths(
+    result: SizeResult,
+    model: str,
+    fake: FakeOllama,
+    mochi: Mochi,
+    floor: Bare,
+    progress: Callable[[str], None],
+) -> SizeResult:
+    turns = result.turns
     channels = Channels.open(mochi.grpc_target)
+    floor_channels = Channels.open(floor.grpc_target)
     clients = -(-turns // STREAMS_PER_CLIENT)
     limits = httpx.Limits(
         max_connections=STREAMS_PER_CLIENT, max_keepalive_connections=STREAMS_PER_CLIENT
@@ -210,20 +246,20 @@ async def _size(
     try:
         progress(f"burst {turns}: creating {turns} sessions")
         sessions = await create_sessions(channels.sessions, model, turns)
-        processes: dict[str, psutil.Process] = {
-            "server": mochi.server.process,
-            "bridge": mochi.bridge.process,
-            "fake": fake.child.process,
-            "driver": psutil.Process(),
-        }
+        shared = {"fake": fake.child.process, "driver": psutil.Process()}
+        ours = {"server": mochi.server.process, "bridge": mochi.bridge.process, **shared}
+        bare = {"server": floor.grpc_server.process, "bridge": floor.http_server.process, **shared}
         reads: dict[str, Callable[[int], Coroutine[Any, Any, StreamResult]]] = {
             "direct": lambda i: direct_stream(ollamas[i % clients], model),
+            "floor-grpc": lambda i: grpc_stream(floor_channels.chat, sessions[i]),
+            "floor-bridge": lambda i: sse_stream(https[i % clients], f"{floor.http_url}/pass/1"),
             "grpc": lambda i: grpc_stream(channels.chat, sessions[i]),
             "bridge": lambda i: sse_stream(https[i % clients], mochi.stream_url(sessions[i])),
         }
         for path in PATHS:
             stopping.check()
             await asyncio.sleep(SETTLE_SECONDS)
+            processes = bare if path in FLOOR_PATHS else ours
             outcome = await _burst(path, turns, reads[path], processes, mochi)
             result.paths[path] = outcome
             progress(
@@ -234,7 +270,7 @@ async def _size(
         for client in https:
             await client.aclose()
         await channels.close()
-        mochi.stop()
+        await floor_channels.close()
     return result
 
 
