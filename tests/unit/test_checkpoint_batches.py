@@ -1,0 +1,75 @@
+"""The turn journal's batches: with more checkpoints due than one batch holds,
+every one is stored, no transaction holds more than a batch, and a turn that
+starts meanwhile is stored before the checkpoints still waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mochi_grpc.chat.checkpoints import CHECKPOINT_BATCH, TurnJournal, TurnProgress
+from mochi_grpc.chat.events import ContentDelta
+from mochi_grpc.chat.turn_log import TurnLog
+from mochi_grpc.entities import Message, Role, Session
+from mochi_grpc.store import TurnWrite
+from mochi_grpc.store.sqlite import SqliteStore
+
+DUE = CHECKPOINT_BATCH + 15
+
+
+class NotingStore(SqliteStore):
+    """The SQLite store, noting each batch of turn writes it stores."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[list[tuple[str, bool]]] = []
+
+    async def write_turns(self, writes: Sequence[TurnWrite]) -> None:
+        self.batches.append([(w.turn_id, w.begin) for w in writes])
+        await super().write_turns(writes)
+
+
+async def _progress(store: NotingStore, n: int) -> TurnProgress:
+    session = Session(model="m")
+    await store.create_session(session, [])
+    turn_id = f"turn-{n}"
+    return TurnProgress(session, turn_id, 0, [Message(Role.USER, "hi")], TurnLog(turn_id))
+
+
+async def test_due_checkpoints_go_in_batches_and_a_start_goes_before_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = NotingStore(tmp_path / "mochi.db")
+    await store.open()
+    journal = TurnJournal(store, interval_seconds=0.05)
+    journal.start()
+    try:
+        running = [await _progress(store, n) for n in range(DUE)]
+        for progress in running:
+            await journal.begin(progress)
+        late = await _progress(store, DUE)
+        await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
+        store.batches.clear()
+        long_ago = time.monotonic() - 1.0
+        for progress in running:
+            progress.log.append(ContentDelta("so far"))
+            progress.stored_at = long_ago
+            journal.changed(progress)
+        await journal.begin(late)  # asked for while the first batch is written
+        for _ in range(500):  # only stops a broken test from hanging
+            if all(p.stored_position for p in running):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await journal.close()
+        await store.close()
+
+    checkpointed = [turn for batch in store.batches for turn, begin in batch if not begin]
+    assert sorted(checkpointed) == sorted(p.turn_id for p in running)
+    assert max(len(batch) for batch in store.batches) == CHECKPOINT_BATCH
+    started = next(i for i, batch in enumerate(store.batches) if (late.turn_id, True) in batch)
+    assert store.batches[started] == [(late.turn_id, True)]
+    assert started < len(store.batches) - 1  # checkpoints were still waiting
+    assert all(p.stored_position for p in running)  # each knows its output is stored
