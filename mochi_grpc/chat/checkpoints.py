@@ -206,9 +206,12 @@ class TurnJournal:
 
     def _due(self, now: float, everything: bool) -> list[TurnProgress]:
         """Up to a batch of the running turns whose checkpoint is due (all
-        with output not stored yet, with `everything`), taken off the dirty set."""
+        with output not stored yet, with `everything`), taken off the dirty
+        set. A turn whose end came meanwhile is left to that write."""
         due: list[TurnProgress] = []
         for progress in self._dirty:
+            if progress in self._urgent:
+                continue
             if everything or now - progress.stored_at >= self._interval:
                 due.append(progress)
                 if len(due) == CHECKPOINT_BATCH:

@@ -1,6 +1,7 @@
 """The turn journal's batches: with more checkpoints due than one batch holds,
 every one is stored, no transaction holds more than a batch, and a turn that
-starts meanwhile is stored before the checkpoints still waiting."""
+starts meanwhile is stored before the checkpoints still waiting; a turn that
+ends while other writes are under way is stored once, as ended."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mochi_grpc.chat.checkpoints import CHECKPOINT_BATCH, TurnJournal, TurnProgress
-from mochi_grpc.chat.events import ContentDelta
+from mochi_grpc.chat.checkpoints import CHECKPOINT_BATCH, Ending, TurnJournal, TurnProgress
+from mochi_grpc.chat.events import ContentDelta, TurnDone
 from mochi_grpc.chat.turn_log import TurnLog
+from mochi_grpc.chat.turns import COMPLETED
 from mochi_grpc.entities import Message, Role, Session
 from mochi_grpc.store import TurnWrite
 from mochi_grpc.store.sqlite import SqliteStore
@@ -73,3 +75,44 @@ async def test_due_checkpoints_go_in_batches_and_a_start_goes_before_the_rest(
     assert store.batches[started] == [(late.turn_id, True)]
     assert started < len(store.batches) - 1  # checkpoints were still waiting
     assert all(p.stored_position for p in running)  # each knows its output is stored
+
+
+async def test_a_turn_that_ends_while_another_is_stored_is_stored_once_as_ended(
+    tmp_path: Path,
+) -> None:
+    store = NotingStore(tmp_path / "mochi.db")
+    await store.open()
+    journal = TurnJournal(store, interval_seconds=0.05)
+    journal.start()
+    try:
+        running = await _progress(store, 0)
+        await journal.begin(running)
+        late = await _progress(store, 1)
+        await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
+        running.log.append(ContentDelta("all of it"))
+        running.stored_at = time.monotonic() - 1.0
+        journal.changed(running)
+        ending: asyncio.Task[None] | None = None
+        writing = store.write_turns
+
+        async def ending_meanwhile(writes: Sequence[TurnWrite]) -> None:
+            # The running turn ends while the late one's start is stored, its
+            # checkpoint due then too.
+            nonlocal ending
+            if ending is None:
+                ending = asyncio.create_task(
+                    journal.finish(running, Ending(COMPLETED, None, [TurnDone("s")]))
+                )
+                await asyncio.sleep(0)
+            await writing(writes)
+
+        store.write_turns = ending_meanwhile  # type: ignore[method-assign]
+        await journal.begin(late)
+        assert ending is not None
+        await asyncio.wait_for(ending, 5.0)
+    finally:
+        await journal.close()
+        await store.close()
+
+    written = [turn for batch in store.batches for turn, begin in batch if not begin]
+    assert written == [running.turn_id]
