@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+
+import pytest
 
 from mochi_grpc.chat.checkpoints import CHECKPOINT_BATCH, Ending, TurnJournal, TurnProgress
 from mochi_grpc.chat.events import ContentDelta, TurnDone
@@ -40,33 +42,49 @@ async def _progress(store: NotingStore, n: int) -> TurnProgress:
     return TurnProgress(session, turn_id, 0, [Message(Role.USER, "hi")], TurnLog(turn_id))
 
 
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[NotingStore]:
+    noting = NotingStore(tmp_path / "mochi.db")
+    await noting.open()
+    yield noting
+    await noting.close()
+
+
+@pytest.fixture
+async def journal(store: NotingStore) -> AsyncIterator[TurnJournal]:
+    writer = TurnJournal(store, interval_seconds=0.05)
+    writer.start()
+    yield writer
+    await writer.close()
+
+
+async def _begun(store: NotingStore, journal: TurnJournal, n: int) -> TurnProgress:
+    progress = await _progress(store, n)
+    await journal.begin(progress)
+    return progress
+
+
+def _output(journal: TurnJournal, progress: TurnProgress, text: str) -> None:
+    """New output, its checkpoint due (the last one long ago)."""
+    progress.log.append(ContentDelta(text))
+    progress.stored_at = time.monotonic() - 1.0
+    journal.changed(progress)
+
+
 async def test_due_checkpoints_go_in_batches_and_a_start_goes_before_the_rest(
-    tmp_path: Path,
+    store: NotingStore, journal: TurnJournal
 ) -> None:
-    store = NotingStore(tmp_path / "mochi.db")
-    await store.open()
-    journal = TurnJournal(store, interval_seconds=0.05)
-    journal.start()
-    try:
-        running = [await _progress(store, n) for n in range(DUE)]
-        for progress in running:
-            await journal.begin(progress)
-        late = await _progress(store, DUE)
-        await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
-        store.batches.clear()
-        long_ago = time.monotonic() - 1.0
-        for progress in running:
-            progress.log.append(ContentDelta("so far"))
-            progress.stored_at = long_ago
-            journal.changed(progress)
-        await journal.begin(late)  # asked for while the first batch is written
-        for _ in range(500):  # only stops a broken test from hanging
-            if all(p.stored_position for p in running):
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await journal.close()
-        await store.close()
+    running = [await _begun(store, journal, n) for n in range(DUE)]
+    late = await _progress(store, DUE)
+    await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
+    store.batches.clear()
+    for progress in running:
+        _output(journal, progress, "so far")
+    await journal.begin(late)  # asked for with all the checkpoints due
+    for _ in range(500):  # only stops a broken test from hanging
+        if all(p.stored_position for p in running):
+            break
+        await asyncio.sleep(0.01)
 
     checkpointed = [turn for batch in store.batches for turn, begin in batch if not begin]
     assert sorted(checkpointed) == sorted(p.turn_id for p in running)
@@ -78,41 +96,30 @@ async def test_due_checkpoints_go_in_batches_and_a_start_goes_before_the_rest(
 
 
 async def test_a_turn_that_ends_while_another_is_stored_is_stored_once_as_ended(
-    tmp_path: Path,
+    store: NotingStore, journal: TurnJournal
 ) -> None:
-    store = NotingStore(tmp_path / "mochi.db")
-    await store.open()
-    journal = TurnJournal(store, interval_seconds=0.05)
-    journal.start()
-    try:
-        running = await _progress(store, 0)
-        await journal.begin(running)
-        late = await _progress(store, 1)
-        await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
-        running.log.append(ContentDelta("all of it"))
-        running.stored_at = time.monotonic() - 1.0
-        journal.changed(running)
-        ending: asyncio.Task[None] | None = None
-        writing = store.write_turns
+    running = await _begun(store, journal, 0)
+    late = await _progress(store, 1)
+    await asyncio.sleep(0.02)  # past the writer's tick: due checkpoints are looked for
+    _output(journal, running, "all of it")
+    ending: asyncio.Task[None] | None = None
+    writing = store.write_turns
 
-        async def ending_meanwhile(writes: Sequence[TurnWrite]) -> None:
-            # The running turn ends while the late one's start is stored, its
-            # checkpoint due then too.
-            nonlocal ending
-            if ending is None:
-                ending = asyncio.create_task(
-                    journal.finish(running, Ending(COMPLETED, None, [TurnDone("s")]))
-                )
-                await asyncio.sleep(0)
-            await writing(writes)
+    async def ending_meanwhile(writes: Sequence[TurnWrite]) -> None:
+        # The running turn ends while the late one's start is stored, its
+        # checkpoint due then too.
+        nonlocal ending
+        if ending is None:
+            ending = asyncio.create_task(
+                journal.finish(running, Ending(COMPLETED, None, [TurnDone("s")]))
+            )
+            await asyncio.sleep(0)
+        await writing(writes)
 
-        store.write_turns = ending_meanwhile  # type: ignore[method-assign]
-        await journal.begin(late)
-        assert ending is not None
-        await asyncio.wait_for(ending, 5.0)
-    finally:
-        await journal.close()
-        await store.close()
+    store.write_turns = ending_meanwhile  # type: ignore[method-assign]
+    await journal.begin(late)
+    assert ending is not None
+    await asyncio.wait_for(ending, 5.0)
 
     written = [turn for batch in store.batches for turn, begin in batch if not begin]
     assert written == [running.turn_id]
