@@ -6,9 +6,8 @@ asked), then at most once per checkpoint interval while it produces output
 (the reply so far, marked in_progress, and its events), then once when it
 ends. One writer task does every write: the writes that are due together
 (many turns starting in the same instant, the checkpoints of every running
-turn) go to the store together, a few transactions instead of one each. Starts
-and ends go first and never wait behind more than one batch of checkpoints,
-so a turn starts as soon with a thousand others running as alone.
+turn) go to the store in one transaction, so the cost of a checkpoint does not
+grow with the number of turns running.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ from mochi_grpc.entities import Message, Session, utc_now
 from mochi_grpc.store import IN_PROGRESS, RUNNING, SessionStore, TurnWrite
 
 log = logging.getLogger(__name__)
-
-# Checkpoints written in one transaction at most: a start or an end that
-# comes meanwhile waits for no more than this many.
-CHECKPOINT_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -184,45 +179,22 @@ class TurnJournal:
             await self._flush()
 
     async def _flush(self, *, everything: bool = False) -> None:
+        urgent, self._urgent = self._urgent, {}
+        now = time.monotonic()
+        due: list[TurnProgress] = []
         # Checkpoints are looked for once a tick, not on every start or end
         # that wakes the writer: with many turns running, that look is the
         # writer's largest cost.
-        now = time.monotonic()
-        look = everything or now - self._looked_at >= self._tick
-        if look:
+        if everything or now - self._looked_at >= self._tick:
             self._looked_at = now
-        while True:
-            # Starts and ends first, and never behind more than one batch of
-            # checkpoints: a new turn's start waits for its write.
-            urgent, self._urgent = self._urgent, {}
-            if urgent:
-                self._dirty.difference_update(urgent)
-                await self._write_batch(list(urgent), urgent)
-            due = self._due(now, everything) if look else []
-            if due:
-                await self._write_batch(due, {})
-            elif not self._urgent:
-                return
-
-    def _due(self, now: float, everything: bool) -> list[TurnProgress]:
-        """Up to a batch of the running turns whose checkpoint is due (all
-        with output not stored yet, with `everything`), taken off the dirty
-        set. A turn whose end came meanwhile is left to that write."""
-        due: list[TurnProgress] = []
-        for progress in self._dirty:
-            if progress in self._urgent:
-                continue
-            if everything or now - progress.stored_at >= self._interval:
-                due.append(progress)
-                if len(due) == CHECKPOINT_BATCH:
-                    break
-        self._dirty.difference_update(due)
-        return due
-
-    async def _write_batch(
-        self, batch: list[TurnProgress], urgent: dict[TurnProgress, asyncio.Future[None]]
-    ) -> None:
-        if not await self._write(batch, urgent) and len(batch) > 1:
+            due = [
+                p
+                for p in self._dirty
+                if p not in urgent and (everything or now - p.stored_at >= self._interval)
+            ]
+        batch = [*urgent, *due]
+        self._dirty.difference_update(batch)
+        if batch and not await self._write(batch, urgent) and len(batch) > 1:
             for progress in batch:  # one of them fails: store the others
                 await self._write([progress], urgent)
 
